@@ -1,0 +1,1 @@
+"""Command-line interface of calcscan (Typer + Rich). See :mod:`calcscan.cli.main`."""
