@@ -1,0 +1,247 @@
+"""Random insertion sites in the facial dermis/hypodermis of a real CT.
+
+This tissue logic is deliberately simple and independent of :mod:`calcscan.detect`: a validator
+must not share the detector's assumptions. Steps (on a grid coarsened in-plane to ~1 mm):
+
+1. body = largest connected component of voxels > -400 HU after a small opening (drops the
+   table, head holder and thin objects), holes filled slice by slice (sinuses, airway);
+2. depth below the skin = Euclidean distance transform of the body (anisotropic spacing);
+3. soft tissue = -250..120 HU; bone = >= 250 HU; the layer is soft tissue at the requested
+   depth whose distance to bone and to internal air exceeds the nodule radius plus a margin;
+4. thin protrusions (auricles, nasal alae: not covered by an opening of the body with a 5 mm
+   ball) are excluded, because cartilage there is a mimic a random site should not sit on;
+5. the face is the anterior part of the head: LPS y below ``body_y_min + 0.35 * AP extent``;
+   which end is anterior is checked on the anatomy (internal air of sinuses and nasal cavity
+   lies anteriorly) and a warning is logged if it contradicts LPS.
+
+Side comes from the LPS x of the body's midline (mid-sagittal plane = median x of the anterior
+body voxels); the region is not assigned on real scans (``None``) unless landmarks are given.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from calcscan.errors import InputError
+from calcscan.scan import CTScan
+
+__all__ = ["SkinSite", "SkinSiteSampler", "sample_skin_sites"]
+
+log = logging.getLogger(__name__)
+
+_BODY_HU = -400.0
+_SOFT_HU = (-250.0, 120.0)
+_BONE_HU = 250.0
+_MIDLINE_HALF_WIDTH_MM = 4.0
+_PROTRUSION_BALL_MM = 5.0
+
+
+def _edt(mask: NDArray[np.bool_], spacing: tuple[float, float, float]) -> NDArray[np.float32]:
+    """Euclidean distance (mm) of every True voxel to the nearest False voxel."""
+    import edt
+
+    return np.asarray(
+        edt.edt(np.ascontiguousarray(mask), anisotropy=spacing, black_border=False, parallel=2),
+        dtype=np.float32,
+    )
+
+
+@dataclass(frozen=True)
+class SkinSite:
+    """One candidate nodule centre.
+
+    Attributes
+    ----------
+    center_lps_mm : tuple of float
+    depth_mm : float
+        Distance below the skin surface.
+    clearance_mm : float
+        Distance to the nearest bone or internal air (room for the nodule's radius).
+    region : str or None
+    side : str or None
+        "left" | "right" | "midline" (patient side, from LPS x and the body midline).
+    """
+
+    center_lps_mm: tuple[float, float, float]
+    depth_mm: float
+    clearance_mm: float
+    region: str | None
+    side: str | None
+
+
+class SkinSiteSampler:
+    """Precomputed facial tissue layers of one scan, for drawing many sites.
+
+    Parameters
+    ----------
+    scan : CTScan
+    coarse_mm : float
+        Target in-plane step of the working grid.
+    """
+
+    def __init__(self, scan: CTScan, *, coarse_mm: float = 1.0) -> None:
+        self.scan = scan
+        sk, sr, sc = scan.spacing_mm
+        self.step = (1, max(1, round(coarse_mm / sr)), max(1, round(coarse_mm / sc)))
+        hu = np.asarray(scan.hu[:, :: self.step[1], :: self.step[2]], dtype=np.float32)
+        self.spacing = (sk, sr * self.step[1], sc * self.step[2])
+        self.hu = hu
+        body = hu > _BODY_HU
+        body = ndimage.binary_opening(body, structure=np.ones((1, 3, 3), bool))
+        lab, n = ndimage.label(body)
+        if n == 0:
+            raise InputError("no body found in the scan (nothing above -400 HU): not a CT head?")
+        sizes = np.bincount(lab.ravel())
+        sizes[0] = 0
+        body = lab == int(np.argmax(sizes))
+        for k in range(body.shape[0]):
+            body[k] = ndimage.binary_fill_holes(body[k])
+        self.body = body
+        self.depth_mm = _edt(body, self.spacing)
+        soft = (hu >= _SOFT_HU[0]) & (hu <= _SOFT_HU[1]) & body
+        hard = ((hu >= _BONE_HU) | (hu < -300)) & body
+        self.clearance_mm = _edt(~hard, self.spacing)
+        # opening by a 5 mm ball = erosion (depth > 5) then dilation by 5 mm; voxels within
+        # 3 mm of the opened body are kept, so thin protrusions (auricles, alae) drop out
+        eroded = self.depth_mm > _PROTRUSION_BALL_MM
+        near_thick = _edt(~eroded, self.spacing) <= _PROTRUSION_BALL_MM + 3.0
+        self.soft = soft & near_thick
+        idx = np.argwhere(body[:, ::2, ::2]) * np.array([1, 2, 2])
+        lps = self._lps(idx.astype(np.float64))
+        self.face_sign = self._anterior_sign(lps)
+        y = lps[:, 1] * self.face_sign  # larger = more anterior
+        self.y_front = float(y.max())
+        self.ap_extent = float(y.max() - y.min())
+        front = y >= self.y_front - 0.35 * self.ap_extent
+        self.midline_x = float(np.median(lps[front, 0])) if front.any() else 0.0
+
+    def _lps(self, idx_coarse: NDArray[np.float64]) -> NDArray[np.float64]:
+        full = idx_coarse * np.asarray(self.step, dtype=np.float64)
+        return self.scan.index_to_lps(full)
+
+    def _anterior_sign(self, body_lps: NDArray[np.float64]) -> float:
+        """-1 when anterior is -y (LPS, as it should be); +1 if the anatomy says otherwise."""
+        air = (self.hu < -400) & self.body
+        air = ndimage.binary_erosion(air, iterations=1)
+        if air.sum() < 50:
+            return -1.0
+        air_y = self._lps(np.argwhere(air).astype(np.float64))[:, 1]
+        mid_y = 0.5 * (body_lps[:, 1].min() + body_lps[:, 1].max())
+        if np.median(air_y) > mid_y + 10.0:
+            log.warning(
+                "internal air (sinuses/nasal cavity) lies posterior in LPS: the face seems to "
+                "be at +y; orientation of %s is suspect, sampling the face at +y",
+                self.scan.source_path or "the scan",
+            )
+            return 1.0
+        return -1.0
+
+    def side_of(self, x_lps_mm: float) -> str:
+        """Patient side of an LPS x coordinate (+x is the patient's left)."""
+        dx = x_lps_mm - self.midline_x
+        if abs(dx) <= _MIDLINE_HALF_WIDTH_MM:
+            return "midline"
+        return "left" if dx > 0 else "right"
+
+    def candidates(self, depth_mm: tuple[float, float], clearance_mm: float) -> NDArray[np.int64]:
+        """Coarse-grid indices of the layer voxels satisfying depth and clearance."""
+        ok = (
+            self.soft
+            & (self.depth_mm >= depth_mm[0])
+            & (self.depth_mm <= depth_mm[1])
+            & (self.clearance_mm >= clearance_mm)
+        )
+        idx = np.argwhere(ok)
+        if idx.size == 0:
+            return idx
+        y = self._lps(idx.astype(np.float64))[:, 1] * self.face_sign
+        return idx[y >= self.y_front - 0.35 * self.ap_extent]
+
+    def sample(
+        self,
+        n: int,
+        rng: np.random.Generator,
+        *,
+        depth_mm: tuple[float, float] = (0.5, 3.0),
+        clearance_mm: float = 1.0,
+        min_separation_mm: float = 8.0,
+        avoid_lps_mm: list[tuple[float, float, float]] | None = None,
+    ) -> list[SkinSite]:
+        """Draw up to ``n`` sites at least ``min_separation_mm`` apart (and from ``avoid``).
+
+        Raises
+        ------
+        InputError
+            When the scan has no facial soft tissue at that depth.
+        """
+        idx = self.candidates(depth_mm, clearance_mm)
+        if idx.shape[0] == 0:
+            raise InputError(
+                f"no facial skin layer at depth {depth_mm[0]}-{depth_mm[1]} mm found: is this "
+                "a head CT with the face in the field of view?"
+            )
+        taken = [np.asarray(p, dtype=np.float64) for p in (avoid_lps_mm or [])]
+        out: list[SkinSite] = []
+        order = rng.permutation(idx.shape[0])
+        jitter_vox = np.asarray(self.step, dtype=np.float64) / np.asarray(self.step) * 0.5
+        for j in order:
+            if len(out) >= n:
+                break
+            i = idx[j].astype(np.float64) + rng.uniform(-jitter_vox, jitter_vox) * (
+                np.asarray(self.step) > 1
+            )
+            p = self._lps(i)
+            if taken and min(float(np.linalg.norm(p - t)) for t in taken) < min_separation_mm:
+                continue
+            taken.append(p)
+            k, r, c = idx[j]
+            out.append(
+                SkinSite(
+                    center_lps_mm=(float(p[0]), float(p[1]), float(p[2])),
+                    depth_mm=float(self.depth_mm[k, r, c]),
+                    clearance_mm=float(self.clearance_mm[k, r, c]),
+                    region=None,
+                    side=self.side_of(float(p[0])),
+                )
+            )
+        if len(out) < n:
+            log.warning(
+                "only %d of %d sites fit with %.1f mm separation", len(out), n, min_separation_mm
+            )
+        return out
+
+
+def sample_skin_sites(
+    scan: CTScan,
+    n: int,
+    rng: np.random.Generator,
+    *,
+    depth_mm: tuple[float, float] = (0.5, 3.0),
+    min_separation_mm: float = 8.0,
+) -> list[SkinSite]:
+    """Random sites in the dermis/hypodermis of the face of a real scan.
+
+    Parameters
+    ----------
+    scan : CTScan
+    n : int
+        Number of sites wanted.
+    rng : numpy.random.Generator
+    depth_mm : (float, float)
+        Range of the centre's depth below the skin surface.
+    min_separation_mm : float
+        Minimum distance between sites.
+
+    Returns
+    -------
+    list of SkinSite
+        See :class:`SkinSiteSampler` for the tissue rules (independent of the detector).
+    """
+    return SkinSiteSampler(scan).sample(
+        n, rng, depth_mm=depth_mm, min_separation_mm=min_separation_mm
+    )
