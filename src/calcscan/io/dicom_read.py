@@ -1,0 +1,404 @@
+"""Decode DICOM pixels to HU and assemble a series into a :class:`CTScan`.
+
+Pixel data are decoded by pydicom with its plugins (pylibjpeg-openjpeg for JPEG 2000,
+pylibjpeg/pyjpegls/GDCM for JPEG and JPEG-LS, RLE), never by hand. Rescale slope/intercept are
+taken per file, or per frame from the functional groups of enhanced multi-frame objects.
+Geometry is carried exactly: slice positions are ImagePositionPatient, the affine's in-plane
+columns come from ImageOrientationPatient and PixelSpacing, and the slice column is the median
+step, so a gantry tilt stays a shear and irregular gaps stay per-slice positions.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from calcscan.errors import InputError
+from calcscan.io.discover import FileHeader, SeriesInfo
+from calcscan.io.headers import (
+    parse_patient_age,
+    parse_patient_sex,
+    provenance_from_header,
+    study_key_from_uids,
+)
+from calcscan.io.spacing import analyze_slice_positions
+from calcscan.scan import CTScan
+
+__all__ = ["AIR_HU", "MIN_HU", "DicomFrames", "decode_hu", "read_dicom_frames", "read_series"]
+
+log = logging.getLogger(__name__)
+
+#: HU given to padding pixels (PixelPaddingValue / PixelPaddingRangeLimit).
+AIR_HU = -1000.0
+#: HU below this (outside the reconstruction circle) are raised to it.
+MIN_HU = -1024.0
+_ORIENTATION_TOL = 1e-3
+_SPACING_TOL = 1e-3
+_DUPLICATE_TOL_MM = 0.01
+
+
+@dataclass(frozen=True)
+class DicomFrames:
+    """The frames of one DICOM file in HU with their geometry.
+
+    Attributes
+    ----------
+    hu : ndarray, shape (n_frames, rows, cols), float32
+    positions_lps_mm : ndarray, shape (n_frames, 3) or None
+    orientation : tuple of 6 float or None
+    pixel_spacing_mm : tuple of 2 float or None
+    transfer_syntax : str
+    n_padding_pixels : int
+        Pixels equal to the padding value (set to :data:`AIR_HU`).
+    """
+
+    hu: NDArray[np.float32]
+    positions_lps_mm: NDArray[np.float64] | None
+    orientation: tuple[float, ...] | None
+    pixel_spacing_mm: tuple[float, float] | None
+    transfer_syntax: str
+    n_padding_pixels: int
+
+
+def _frame_item(ds: Any, seq: str, index: int) -> Any:
+    """Item of functional-group macro ``seq`` for frame ``index`` (per-frame wins over shared)."""
+    for groups, i in (
+        ("PerFrameFunctionalGroupsSequence", index),
+        ("SharedFunctionalGroupsSequence", 0),
+    ):
+        items = ds.get(groups)
+        if items and len(items) > i and seq in items[i] and items[i][seq].value:
+            return items[i][seq].value[0]
+    return None
+
+
+def _rescale(ds: Any, n_frames: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    slopes = np.ones(n_frames)
+    intercepts = np.zeros(n_frames)
+    top_slope, top_inter = ds.get("RescaleSlope"), ds.get("RescaleIntercept")
+    for i in range(n_frames):
+        item = _frame_item(ds, "PixelValueTransformationSequence", i)
+        slope = item.get("RescaleSlope") if item is not None else None
+        inter = item.get("RescaleIntercept") if item is not None else None
+        slope = top_slope if slope in (None, "") else slope
+        inter = top_inter if inter in (None, "") else inter
+        slopes[i] = float(slope) if slope not in (None, "") else 1.0
+        intercepts[i] = float(inter) if inter not in (None, "") else 0.0
+    return slopes, intercepts
+
+
+def _padding_mask(ds: Any, raw: NDArray[Any]) -> NDArray[np.bool_] | None:
+    pad = ds.get("PixelPaddingValue")
+    if pad is None:
+        return None
+    pad = int(pad)
+    limit = ds.get("PixelPaddingRangeLimit")
+    if limit is None:
+        return np.asarray(raw == pad)
+    lo, hi = sorted((pad, int(limit)))
+    return np.asarray((raw >= lo) & (raw <= hi))
+
+
+def decode_hu(ds: Any, out: NDArray[np.float32] | None = None) -> tuple[NDArray[np.float32], int]:
+    """Decode the pixels of a dataset to HU.
+
+    Applies the rescale (per frame for enhanced objects), sets padding pixels to
+    :data:`AIR_HU` and raises values below :data:`MIN_HU` to it.
+
+    Parameters
+    ----------
+    ds : pydicom.Dataset
+        A full dataset (with pixel data).
+    out : ndarray, shape (n_frames, rows, cols), optional
+        Where to write the result (avoids a copy when stacking a series).
+
+    Returns
+    -------
+    (ndarray, int)
+        HU frames (n_frames, rows, cols) float32 and the number of padding pixels.
+    """
+    raw = ds.pixel_array
+    if raw.ndim == 2:
+        raw = raw[None]
+    if raw.ndim != 3:
+        raise InputError(f"pixel data has shape {raw.shape}; a grey-level CT image is needed")
+    n = raw.shape[0]
+    slopes, intercepts = _rescale(ds, n)
+    hu = out if out is not None else np.empty(raw.shape, dtype=np.float32)
+    if np.all(slopes == 1.0):
+        np.add(
+            raw,
+            np.float32(intercepts[0])
+            if np.all(intercepts == intercepts[0])
+            else intercepts[:, None, None].astype(np.float32),
+            out=hu,
+            casting="unsafe",
+        )
+    else:
+        np.multiply(raw, slopes[:, None, None].astype(np.float32), out=hu, casting="unsafe")
+        hu += intercepts[:, None, None].astype(np.float32)
+    mask = _padding_mask(ds, raw)
+    n_pad = 0
+    if mask is not None:
+        n_pad = int(mask.sum())
+        if n_pad:
+            hu[mask] = AIR_HU
+    np.maximum(hu, np.float32(MIN_HU), out=hu)
+    return hu, n_pad
+
+
+def read_dicom_frames(path: str | Path) -> DicomFrames:
+    """Read every frame of one DICOM file (single- or multi-frame) in HU.
+
+    Useful for single images and transfer-syntax checks that :func:`calcscan.io.read_ct`
+    refuses as volumes.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    DicomFrames
+    """
+    import pydicom
+
+    from calcscan.io.discover import _file_header
+
+    path = Path(path)
+    try:
+        ds = pydicom.dcmread(path)
+        hu, n_pad = decode_hu(ds)
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(f"{path}: cannot decode pixels ({type(exc).__name__}: {exc})") from exc
+    head = _file_header(path, ds)
+    tsuid = ds.file_meta.get("TransferSyntaxUID")
+    return DicomFrames(
+        hu=hu,
+        positions_lps_mm=head.positions_lps_mm,
+        orientation=head.orientation,
+        pixel_spacing_mm=head.pixel_spacing_mm,
+        transfer_syntax=getattr(tsuid, "name", str(tsuid)),
+        n_padding_pixels=n_pad,
+    )
+
+
+@dataclass
+class _Frame:
+    header: FileHeader
+    index: int  # frame index within the file
+    position: NDArray[np.float64]
+    depth_mm: float  # position along the plane normal
+
+
+def _check_consistent(info: SeriesInfo) -> None:
+    heads = info.files
+    first = heads[0]
+    if first.orientation is None or first.pixel_spacing_mm is None:
+        raise InputError(
+            f"{first.path.name}: no ImageOrientationPatient/PixelSpacing; the slice geometry "
+            "is unknown (re-export the series with full headers)"
+        )
+    for h in heads[1:]:
+        if (h.rows, h.cols) != (first.rows, first.cols):
+            raise InputError(
+                f"inconsistent image size within the series: {first.rows}x{first.cols} "
+                f"({first.path.name}) and {h.rows}x{h.cols} ({h.path.name}); pick one series"
+            )
+        if (
+            h.orientation is None
+            or np.max(np.abs(np.subtract(h.orientation, first.orientation))) > _ORIENTATION_TOL
+        ):
+            raise InputError(
+                f"inconsistent orientation within the series ({first.path.name} vs "
+                f"{h.path.name}); split the series or pick another one with --series"
+            )
+        if h.pixel_spacing_mm is None or np.max(
+            np.abs(np.subtract(h.pixel_spacing_mm, first.pixel_spacing_mm))
+        ) > _SPACING_TOL * max(first.pixel_spacing_mm):
+            raise InputError(
+                f"inconsistent pixel spacing within the series: {first.pixel_spacing_mm} "
+                f"({first.path.name}) vs {h.pixel_spacing_mm} ({h.path.name}); pick one series"
+            )
+
+
+def _frames(info: SeriesInfo, normal: NDArray[np.float64], warnings: list[str]) -> list[_Frame]:
+    frames: list[_Frame] = []
+    missing = [h for h in info.files if h.positions_lps_mm is None]
+    if missing:
+        raise InputError(
+            f"{len(missing)} file(s) without ImagePositionPatient (e.g. {missing[0].path.name}); "
+            "the slice positions are unknown (re-export the series with full headers)"
+        )
+    for h in info.files:
+        assert h.positions_lps_mm is not None
+        for i, pos in enumerate(h.positions_lps_mm):
+            frames.append(_Frame(h, i, pos, float(pos @ normal)))
+    frames.sort(key=lambda f: f.depth_mm)
+    return frames
+
+
+def read_series(
+    info: SeriesInfo,
+    *,
+    source_path: str,
+    reason: str = "",
+    skipped_corrupt: Sequence[tuple[Path, str]] = (),
+) -> CTScan:
+    """Read a discovered DICOM series into a :class:`CTScan`.
+
+    Parameters
+    ----------
+    info : SeriesInfo
+        From :func:`calcscan.io.discover_series`.
+    source_path : str
+        The input path as given (recorded in the scan).
+    reason : str
+        Why this series was chosen (recorded in provenance).
+    skipped_corrupt : sequence of (Path, str)
+        Files of the input whose header was unreadable (reported as warnings).
+
+    Returns
+    -------
+    CTScan
+    """
+    import pydicom
+
+    warnings: list[str] = [
+        f"skipped corrupt file {p.name} ({why.splitlines()[0][:120]})" for p, why in skipped_corrupt
+    ]
+    if info.modality != "CT":
+        raise InputError(f"not a CT: Modality is {info.modality or 'missing'}; give a CT series")
+    if info.n_slices < 2:
+        raise InputError("one slice is not a volume; give a series with 2+ slices")
+    _check_consistent(info)
+    first = info.files[0]
+    assert first.orientation is not None and first.pixel_spacing_mm is not None
+    iop = np.asarray(first.orientation, dtype=np.float64)
+    normal = np.cross(iop[:3], iop[3:6])
+    normal /= np.linalg.norm(normal)
+    frames = _frames(info, normal, warnings)
+
+    rows, cols = first.rows, first.cols
+    hu = np.empty((len(frames), rows, cols), dtype=np.float32)
+    slot = {(id(f.header), f.index): k for k, f in enumerate(frames)}
+    ok = np.ones(len(frames), dtype=bool)
+    n_pad = 0
+    tsyntaxes: set[str] = set()
+    for head in info.files:
+        ks = [slot[(id(head), i)] for i in range(head.n_frames)]
+        try:
+            ds = pydicom.dcmread(head.path)
+            tsuid = ds.file_meta.get("TransferSyntaxUID")
+            tsyntaxes.add(getattr(tsuid, "name", str(tsuid)))
+            if head.n_frames == 1:
+                _, npad = decode_hu(ds, out=hu[ks[0] : ks[0] + 1])
+            else:
+                decoded, npad = decode_hu(ds)
+                hu[ks] = decoded
+            n_pad += npad
+        except Exception as exc:
+            ok[ks] = False
+            msg = str(exc).splitlines()[0][:120] if str(exc) else ""
+            warnings.append(f"skipped corrupt file {head.path.name} ({type(exc).__name__}: {msg})")
+    if not ok.all():
+        if ok.sum() < 2:
+            raise InputError(
+                f"{int((~ok).sum())} of {len(frames)} slices are corrupt or undecodable "
+                "(truncated files or missing decoder); nothing usable is left"
+            )
+        frames = [f for f, good in zip(frames, ok, strict=True) if good]
+        hu = hu[ok]
+    hu, frames = _drop_duplicates(hu, frames, warnings)
+    if len(frames) < 2:
+        raise InputError("one slice is not a volume; give a series with 2+ slices")
+
+    positions = np.asarray([f.position for f in frames], dtype=np.float64)
+    thickness = [f.header.slice_thickness_mm for f in frames]
+    spacing_report = analyze_slice_positions(positions, normal, thickness)
+    warnings.extend(spacing_report.warnings)
+    row_spacing, col_spacing = first.pixel_spacing_mm
+    affine = np.eye(4)
+    affine[:3, 0] = spacing_report.median_step_lps_mm
+    affine[:3, 1] = iop[3:6] * row_spacing
+    affine[:3, 2] = iop[:3] * col_spacing
+    affine[:3, 3] = positions[0]
+    header = info.header
+    provenance: dict[str, Any] = provenance_from_header(header)
+    provenance.update(
+        source_format="dicom",
+        n_files=info.n_files,
+        enhanced_multiframe=info.is_enhanced,
+        transfer_syntax=sorted(tsyntaxes)[0] if len(tsyntaxes) == 1 else sorted(tsyntaxes),
+        series_choice_reason=reason,
+        n_padding_pixels=n_pad,
+        **spacing_report.facts,
+    )
+    if float(hu.min()) > -500.0:
+        warnings.append(
+            f"no voxel below -500 HU (min {float(hu.min()):.0f}): check the rescale intercept"
+        )
+    if not info.is_original:
+        warnings.append(f"ImageType is {'/'.join(info.image_type) or 'missing'}, not ORIGINAL")
+    scan = CTScan(
+        hu=hu,
+        affine_lps=affine,
+        slice_positions_lps_mm=positions,
+        slice_thickness_mm=info.slice_thickness_mm,
+        study_key=study_key_from_uids(info.study_uid, info.series_uid),
+        source_path=source_path,
+        patient_age_years=parse_patient_age(
+            header.get("PatientAge"), header.get("PatientBirthDate"), header.get("StudyDate")
+        ),
+        patient_sex=parse_patient_sex(header.get("PatientSex")),
+        provenance=provenance,
+        warnings=warnings,
+    )
+    tilt = scan.gantry_tilt_deg
+    provenance["gantry_tilt_deg"] = round(tilt, 3)
+    if tilt > 0.1:
+        warnings.append(
+            f"gantry tilt {tilt:.1f} deg: the sheared geometry is carried (no resampling); "
+            "world coordinates follow ImagePositionPatient"
+        )
+    for w in warnings:
+        log.warning("%s", w)
+    return scan
+
+
+def _drop_duplicates(
+    hu: NDArray[np.float32], frames: list[_Frame], warnings: list[str]
+) -> tuple[NDArray[np.float32], list[_Frame]]:
+    """Drop slices that repeat a position with identical pixels; fail if they conflict."""
+    keep = np.ones(len(frames), dtype=bool)
+    n_dup = 0
+    for k in range(1, len(frames)):
+        a, b = frames[k - 1], frames[k]
+        if abs(b.depth_mm - a.depth_mm) > _DUPLICATE_TOL_MM:
+            continue
+        if np.linalg.norm(b.position - a.position) > _DUPLICATE_TOL_MM:
+            continue
+        j = k - 1
+        while not keep[j]:
+            j -= 1
+        if not np.array_equal(hu[j], hu[k]):
+            raise InputError(
+                f"two different slices at the same position {np.round(b.position, 2).tolist()} "
+                f"({frames[j].header.path.name}, {b.header.path.name}): the series mixes "
+                "acquisitions; separate them or pick another series with --series"
+            )
+        keep[k] = False
+        n_dup += 1
+    if n_dup:
+        warnings.append(f"dropped {n_dup} duplicate slice(s) (same position, identical pixels)")
+        frames = [f for f, good in zip(frames, keep, strict=True) if good]
+        hu = hu[keep]
+    return hu, frames

@@ -1,0 +1,140 @@
+"""write_dicom_series / write_nifti -> read_ct round trips on generated volumes."""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from calcscan.io import (
+    COMPRESSIONS,
+    apply_gap,
+    apply_tilt,
+    available_compressions,
+    read_ct,
+    write_dicom_series,
+    write_nifti,
+)
+from calcscan.scan import CTScan
+
+SynthScan = Callable[..., CTScan]
+
+LOSSY_MAX_ERROR_HU = {"jpeg2000-lossy": 60.0, "jpegls-near": 2.0}
+
+
+def assert_same_geometry(read: CTScan, expected: CTScan, atol: float = 1e-5) -> None:
+    assert read.shape == expected.shape
+    np.testing.assert_allclose(
+        read.slice_positions_lps_mm, expected.slice_positions_lps_mm, atol=atol
+    )
+    np.testing.assert_allclose(read.affine_lps, expected.affine_lps, atol=atol)
+    idx = np.array([[0, 0, 0], [3, 7, 11], [read.shape[0] - 1, read.shape[1] - 1, 2]])
+    np.testing.assert_allclose(read.index_to_lps(idx), expected.index_to_lps(idx), atol=atol)
+
+
+@pytest.mark.parametrize("rotate_deg", [0.0, 23.0])
+def test_plain_series_round_trip_is_exact(
+    synth_scan: SynthScan, tmp_path: Path, rotate_deg: float
+) -> None:
+    scan = synth_scan(rotate_deg=rotate_deg)
+    paths = write_dicom_series(scan, tmp_path, patient_age="052Y", patient_sex="F")
+    assert len(paths) == scan.shape[0]
+    got = read_ct(tmp_path)
+    assert_same_geometry(got, scan)
+    np.testing.assert_array_equal(got.hu, scan.hu)
+    assert got.hu.dtype == np.float32
+    assert got.patient_age_years == 52.0
+    assert got.patient_sex == "F"
+    assert got.warnings == []
+    assert got.provenance["modality"] == "CT"
+    assert got.provenance["source_format"] == "dicom"
+    assert len(got.study_key) == 16
+    assert "PatientName" not in str(got.provenance) and "Phantom" not in str(got.provenance)
+
+
+@pytest.mark.parametrize("compression", sorted(COMPRESSIONS))
+def test_transfer_syntaxes_decode_to_the_same_hu(
+    synth_scan: SynthScan, tmp_path: Path, compression: str
+) -> None:
+    if compression not in available_compressions():
+        pytest.skip(f"no encoder installed for {compression}")
+    scan = synth_scan()
+    write_dicom_series(scan, tmp_path, compression=compression)
+    got = read_ct(tmp_path)
+    assert_same_geometry(got, scan)
+    err = float(np.abs(got.hu - scan.hu).max())
+    assert err <= LOSSY_MAX_ERROR_HU.get(compression, 0.0)
+    assert got.provenance["transfer_syntax_uid"] == COMPRESSIONS[compression]
+
+
+def test_shuffled_names_without_extension_and_junk(synth_scan: SynthScan, tmp_path: Path) -> None:
+    scan = synth_scan()
+    write_dicom_series(scan, tmp_path, shuffle=True, extension="", junk_files=4)
+    assert not any(p.suffix == ".dcm" for p in tmp_path.iterdir())
+    got = read_ct(tmp_path)
+    assert_same_geometry(got, scan)
+    np.testing.assert_array_equal(got.hu, scan.hu)
+    assert got.provenance["n_non_dicom_files"] == 4
+
+
+def test_tilt_keeps_sheared_geometry_without_resampling(
+    synth_scan: SynthScan, tmp_path: Path
+) -> None:
+    scan = synth_scan()
+    write_dicom_series(scan, tmp_path, tilt_deg=18.5)
+    got = read_ct(tmp_path)
+    expected = apply_tilt(scan, 18.5)
+    assert_same_geometry(got, expected)
+    np.testing.assert_array_equal(got.hu, scan.hu)
+    assert abs(got.gantry_tilt_deg - 18.5) < 1e-3
+    assert any("gantry tilt 18.5" in w for w in got.warnings)
+
+
+def test_irregular_gap_carries_positions_and_warns(synth_scan: SynthScan, tmp_path: Path) -> None:
+    scan = synth_scan(spacing=(1.5, 0.5, 0.5))
+    write_dicom_series(scan, tmp_path, gap_after=6, gap_mm=-0.5)
+    got = read_ct(tmp_path)
+    expected = apply_gap(scan, 6, -0.5)
+    np.testing.assert_allclose(
+        got.slice_positions_lps_mm, expected.slice_positions_lps_mm, atol=1e-5
+    )
+    steps = np.diff(got.slice_positions_lps_mm[:, 2])
+    np.testing.assert_allclose(steps[6], 1.0, atol=1e-5)
+    assert got.spacing_mm[0] == pytest.approx(1.5)
+    assert any("irregular slice spacing" in w and "1.00 mm" in w for w in got.warnings)
+    # world coordinates of a voxel after the gap are exact
+    np.testing.assert_allclose(
+        got.index_to_lps([8, 2, 3]), expected.slice_positions_lps_mm[8] + [1.5, 1.0, 0], atol=1e-5
+    )
+
+
+def test_nifti_round_trip_ras_on_disk(synth_scan: SynthScan, tmp_path: Path) -> None:
+    import nibabel as nib
+
+    scan = synth_scan(rotate_deg=12.0)
+    path = write_nifti(scan, tmp_path / "scan.nii.gz")
+    img = nib.load(str(path))
+    # on disk RAS: voxel (i=col, j=row, k=slice) = (0,0,0) at LPS origin with x, y negated
+    np.testing.assert_allclose(img.affine[:3, 3], scan.affine_lps[:3, 3] * [-1, -1, 1], atol=1e-4)
+    got = read_ct(path)
+    assert_same_geometry(got, scan, atol=1e-4)
+    np.testing.assert_array_equal(got.hu, scan.hu)
+    assert got.provenance["source_format"] == "nifti"
+
+
+def test_zip_of_dicom(synth_scan: SynthScan, tmp_path: Path) -> None:
+    scan = synth_scan()
+    paths = write_dicom_series(scan, tmp_path / "series", shuffle=True, junk_files=1)
+    archive = tmp_path / "study.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for p in (tmp_path / "series").iterdir():
+            zf.write(p, f"export/DICOM/{p.name}")
+    got = read_ct(archive)
+    assert_same_geometry(got, scan)
+    np.testing.assert_array_equal(got.hu, scan.hu)
+    assert got.source_path == str(archive)
+    assert got.provenance["source_format"] == "dicom-zip"
+    assert len(paths) == scan.shape[0]
