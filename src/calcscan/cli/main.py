@@ -75,6 +75,15 @@ from calcscan.cli import info as _info  # noqa: E402
 
 _info.register(app)
 
+from calcscan.cli import stats as _stats  # noqa: E402
+
+_stats.register(app)
+
+
+from calcscan.cli import cohort as _cohort  # noqa: E402
+
+_cohort.register(app)
+
 
 def _fail(message: str, code: int) -> None:
     sys.stderr.write(f"error: {message}\n")

@@ -1,0 +1,1 @@
+"""Reports: HTML and figures (Jinja2 templates + matplotlib)."""
