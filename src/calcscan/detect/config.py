@@ -1,0 +1,105 @@
+"""Detection configuration: one frozen object holding every option, with a stable digest."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from calcscan.errors import UsageError
+
+__all__ = ["DetectConfig"]
+
+
+@dataclass(frozen=True)
+class DetectConfig:
+    """Every option of the detector; its :meth:`digest` goes into each study record.
+
+    Parameters
+    ----------
+    threshold_hu : float
+        Candidate threshold, inclusive (the reference study counted lesions >= 150 HU).
+    min_size_mm : float
+        Smallest equivalent-sphere diameter of a counted nodule.
+    max_size_mm : float
+        Larger components are not dermal nodules (bone fragments, vessels, cartilage plates).
+    connectivity : int
+        Voxel connectivity used to group candidate voxels (6, 18 or 26).
+    max_depth_mm : float
+        Deepest distance below the skin surface searched (the layer also stops at bone).
+    coarse_grid_mm : float
+        Grid used for the heavy morphology (body mask, sealing, depth, bone).
+    seal_radius_mm : float
+        Closing radius that seals nostrils, ear canals and the mouth before measuring depth.
+    body_threshold_hu : float
+        Tissue/air threshold of the body mask.
+    bone_threshold_hu : float
+        Bone threshold (coarse grid) before the bone is peeled off the candidates.
+    bone_min_volume_mm3 : float
+        Smallest bone component (smaller bright objects may be nodules).
+    bone_margin_mm : float
+        Shell around bone peeled off the candidate mask (bone partial volume).
+    protrusion_radius_mm : float
+        Opening radius that separates thin protrusions (auricles, nasal alae) from the head.
+    metal_threshold_hu : float
+        Voxels at or above this are metal (dental fillings, implants, piercings).
+    metal_streak_radius_mm : float
+        Candidates this close (in-plane) to metal on nearby slices are streak mimics.
+    definite_conspicuity : float
+        Matched-filter contrast-to-noise at or above which a candidate is a counted nodule.
+    possible_conspicuity : float
+        Contrast-to-noise at or above which a candidate is listed as a possible nodule.
+    rim_fraction : float
+        A candidate with at least this fraction of voxels in the outermost skin voxel layer is
+        a skin-edge rim.
+    vessel_elongation : float
+        Principal-axis ratio above which a low-density candidate is a vessel.
+    vessel_max_mean_hu : float
+        Enhancing vessels stay below this mean HU (calcified linear lesions are denser).
+    """
+
+    threshold_hu: float = 150.0
+    min_size_mm: float = 0.0
+    max_size_mm: float = 12.0
+    connectivity: int = 26
+    max_depth_mm: float = 8.0
+    coarse_grid_mm: float = 1.2
+    seal_radius_mm: float = 4.0
+    body_threshold_hu: float = -400.0
+    bone_threshold_hu: float = 250.0
+    bone_min_volume_mm3: float = 300.0
+    bone_margin_mm: float = 1.0
+    protrusion_radius_mm: float = 4.0
+    metal_threshold_hu: float = 3000.0
+    metal_streak_radius_mm: float = 25.0
+    definite_conspicuity: float = 5.0
+    possible_conspicuity: float = 3.5
+    rim_fraction: float = 0.6
+    vessel_elongation: float = 3.0
+    vessel_max_mean_hu: float = 260.0
+
+    def __post_init__(self) -> None:
+        if self.connectivity not in (6, 18, 26):
+            raise UsageError(f"connectivity must be 6, 18 or 26, got {self.connectivity}")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name.endswith(("_mm", "_mm3")) and value < 0:
+                raise UsageError(f"{f.name} must be >= 0, got {value}")
+        if self.max_depth_mm <= 0:
+            raise UsageError("max_depth_mm must be > 0 (e.g. --max-depth-mm 8)")
+        if self.possible_conspicuity > self.definite_conspicuity:
+            raise UsageError("possible_conspicuity must not exceed definite_conspicuity")
+
+    def to_dict(self) -> dict[str, Any]:
+        """All options as a plain dict (JSON-ready)."""
+        return asdict(self)
+
+    def digest(self) -> str:
+        """Short sha256 (16 hex) of the canonical JSON of the options."""
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def with_options(self, **changes: Any) -> DetectConfig:
+        """Copy with some options changed (``None`` values are ignored)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})

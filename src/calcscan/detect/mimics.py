@@ -1,0 +1,98 @@
+"""Mimic rejection: every rejected candidate gets exactly one reason code.
+
+Rules are tried in the order of :data:`REJECTION_REASONS`; the first that applies names the
+reason. Candidates that pass are then split by conspicuity into counted (definite) and
+possible nodules by :func:`classify`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.spatial import cKDTree
+
+from calcscan.detect.candidates import Candidate
+from calcscan.detect.config import DetectConfig
+
+__all__ = ["REJECTION_REASONS", "classify", "metal_points", "rejection_reason"]
+
+#: Reason codes, in the order the rules are applied.
+REJECTION_REASONS: Final = (
+    "outside_skin",  # bright objects outside the body (earrings, head holder); counted apart
+    "metal_streak",  # dental/metal streak artefact
+    "bone_partial_volume",  # attached to bone through >= threshold voxels, or sinus walls
+    "auricular_cartilage",  # in a thin lateral protrusion (auricle)
+    "nasal_cartilage",  # nasal protrusion (alae, tip) or lining the nostrils
+    "skin_edge_rim",  # mostly in the outermost skin voxel layer
+    "skin_air_partial_volume",  # faint, touching outside air
+    "vessel",  # tubular and not denser than enhancing blood
+    "too_large",  # larger than any dermal nodule (config.max_size_mm)
+    "below_min_size",  # smaller than config.min_size_mm
+    "noise_spike",  # contrast to noise below the possible level
+)
+
+
+def metal_points(hu: NDArray[Any], scan_to_lps: Any, config: DetectConfig) -> NDArray[np.float64]:
+    """LPS positions of metal voxels (subsampled to at most 20 000 points)."""
+    idx = np.argwhere(hu >= config.metal_threshold_hu)
+    if len(idx) > 20_000:
+        idx = idx[:: len(idx) // 20_000 + 1]
+    if len(idx) == 0:
+        return np.zeros((0, 3))
+    return np.asarray(scan_to_lps(idx.astype(np.float64)), dtype=np.float64)
+
+
+def rejection_reason(
+    cand: Candidate,
+    config: DetectConfig,
+    *,
+    metal_tree: cKDTree | None,
+    abs_lateral_mm: float,
+) -> str | None:
+    """Reason code for a mimic, or ``None`` when the candidate may be a nodule.
+
+    Parameters
+    ----------
+    cand : Candidate
+        Measured candidate (``measures`` filled).
+    config : DetectConfig
+    metal_tree : scipy.spatial.cKDTree or None
+        Tree of metal voxel positions (LPS mm).
+    abs_lateral_mm : float
+        Distance of the candidate from the facial midline.
+    """
+    m = cand.measures
+    if metal_tree is not None:
+        d, _ = metal_tree.query(cand.centroid_lps_mm)
+        if d <= config.metal_streak_radius_mm:
+            return "metal_streak"
+    if m["attached_to_bone"] or (m["touches_cavity_air"] and m["bone_dist_mm"] <= 4.0):
+        return "bone_partial_volume"
+    if m["protrusion_fraction"] >= 0.5:
+        return "auricular_cartilage" if abs_lateral_mm >= 35.0 else "nasal_cartilage"
+    if m["touches_cavity_air"] and abs_lateral_mm < 25.0:
+        return "nasal_cartilage"
+    if m["rim_fraction"] >= config.rim_fraction:
+        return "skin_edge_rim"
+    if m["touches_outside_air"] and m["conspicuity"] < config.definite_conspicuity:
+        return "skin_air_partial_volume"
+    if (
+        m["elongation"] >= config.vessel_elongation
+        and m["extent_mm"] >= 3.0
+        and m["mean_hu"] <= config.vessel_max_mean_hu
+    ):
+        return "vessel"
+    if m["diameter_mm"] > config.max_size_mm:
+        return "too_large"
+    if m["diameter_mm"] < config.min_size_mm:
+        return "below_min_size"
+    if m["conspicuity"] < config.possible_conspicuity:
+        return "noise_spike"
+    return None
+
+
+def classify(cand: Candidate, config: DetectConfig) -> str:
+    """ "definite" (counted) or "possible" for a candidate that passed the mimic rules."""
+    return "definite" if cand.measures["conspicuity"] >= config.definite_conspicuity else "possible"
