@@ -44,7 +44,7 @@ def make_scan(
     return CTScan.from_affine(head_hu(shape), aff, slice_thickness_mm=spacing[0])
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def synth_scan() -> Callable[..., CTScan]:
     """Factory of small synthetic scans (see :func:`make_scan`)."""
     return make_scan

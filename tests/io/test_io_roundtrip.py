@@ -138,3 +138,105 @@ def test_zip_of_dicom(synth_scan: SynthScan, tmp_path: Path) -> None:
     assert got.source_path == str(archive)
     assert got.provenance["source_format"] == "dicom-zip"
     assert len(paths) == scan.shape[0]
+
+
+def test_padding_value_becomes_air(tmp_path: Path, synth_scan: SynthScan) -> None:
+    scan = synth_scan()
+    write_dicom_series(scan, tmp_path, pixel_padding_value=-2000, rescale=(1.0, -1024.0))
+    got = read_ct(tmp_path)
+    rows, cols = scan.shape[1:]
+    r = np.arange(rows)[:, None] - (rows - 1) / 2
+    c = np.arange(cols)[None, :] - (cols - 1) / 2
+    outside = (r / (rows / 2)) ** 2 + (c / (cols / 2)) ** 2 > 1.0
+    assert np.all(got.hu[:, outside] == -1000.0)
+    np.testing.assert_array_equal(got.hu[:, ~outside], scan.hu[:, ~outside])
+    assert got.provenance["pixel_padding_value"] == -2000
+    assert got.provenance["n_padding_pixels"] == int(outside.sum()) * scan.shape[0]
+
+
+@pytest.mark.parametrize(
+    ("bits", "signed", "rescale"),
+    [
+        (12, False, (1.0, -1024.0)),
+        (14, True, (1.0, 0.0)),
+        (16, True, (0.5, -1000.0)),
+        (16, False, (2.0, -2048.0)),
+    ],
+)
+def test_bit_depths_signedness_and_rescale(
+    synth_scan: SynthScan, tmp_path: Path, bits: int, signed: bool, rescale: tuple[float, float]
+) -> None:
+    scan = synth_scan()
+    write_dicom_series(scan, tmp_path, bits_stored=bits, signed=signed, rescale=rescale)
+    got = read_ct(tmp_path)
+    assert got.provenance["bits_stored"] == bits
+    assert got.provenance["pixel_representation"] == int(signed)
+    # values are exact up to the quantisation step of the slope
+    np.testing.assert_allclose(got.hu, scan.hu, atol=rescale[0] / 2 + 1e-4)
+
+
+def test_enhanced_multiframe_with_functional_groups(synth_scan: SynthScan, tmp_path: Path) -> None:
+    scan = synth_scan(rotate_deg=5.0)
+    paths = write_dicom_series(
+        scan, tmp_path, enhanced=True, gap_after=3, gap_mm=0.4, rescale=(1.0, -1000.0)
+    )
+    assert len(paths) == 1
+    got = read_ct(tmp_path)
+    expected = apply_gap(scan, 3, 0.4)
+    np.testing.assert_allclose(
+        got.slice_positions_lps_mm, expected.slice_positions_lps_mm, atol=1e-5
+    )
+    np.testing.assert_array_equal(got.hu, scan.hu)
+    assert got.provenance["enhanced_multiframe"] is True
+    assert got.provenance["n_files"] == 1
+
+
+@pytest.mark.parametrize("suffix", [".nrrd", ".mha", ".mhd"])
+def test_itk_formats_are_lps(synth_scan: SynthScan, tmp_path: Path, suffix: str) -> None:
+    import SimpleITK as sitk
+
+    scan = synth_scan(rotate_deg=30.0)
+    img = sitk.GetImageFromArray(scan.hu.astype(np.int16))  # (z, y, x) = (slice, row, col)
+    spacing = scan.spacing_mm
+    img.SetSpacing((spacing[2], spacing[1], spacing[0]))
+    direction = np.stack(
+        [
+            scan.col_vector_lps / spacing[2],
+            scan.row_vector_lps / spacing[1],
+            scan.affine_lps[:3, 0] / spacing[0],
+        ],
+        axis=1,
+    )
+    img.SetDirection(direction.ravel().tolist())
+    img.SetOrigin(scan.affine_lps[:3, 3].tolist())
+    path = tmp_path / f"scan{suffix}"
+    sitk.WriteImage(img, str(path))
+    got = read_ct(path)
+    assert_same_geometry(got, scan, atol=1e-4)
+    np.testing.assert_array_equal(got.hu, scan.hu)
+    assert got.provenance["source_format"] == suffix[1:]
+    if suffix == ".mhd":
+        assert got.provenance["n_files"] == 2  # header + raw data hashed into the key
+
+
+def test_nifti_written_by_others_ras_flip(tmp_path: Path) -> None:
+    import nibabel as nib
+
+    data = np.arange(4 * 5 * 6, dtype=np.int16).reshape(4, 5, 6)  # (i, j, k)
+    aff = np.diag([2.0, 3.0, 4.0, 1.0])
+    aff[:3, 3] = [10.0, 20.0, 30.0]
+    nib.save(nib.Nifti1Image(data, aff), str(tmp_path / "ras.nii"))
+    got = read_ct(tmp_path / "ras.nii")
+    assert got.shape == (6, 5, 4)  # (slice=k, row=j, col=i)
+    # voxel (i=1, j=2, k=3) is at RAS (12, 26, 42) = LPS (-12, -26, 42)
+    np.testing.assert_allclose(got.index_to_lps([3, 2, 1]), [-12.0, -26.0, 42.0])
+    assert got.hu[3, 2, 1] == data[1, 2, 3]
+
+
+def test_study_key_is_stable_and_distinct(synth_scan: SynthScan, tmp_path: Path) -> None:
+    scan = synth_scan()
+    write_dicom_series(scan, tmp_path / "a", study_uid="1.2.3", series_uid="1.2.3.4")
+    write_dicom_series(scan, tmp_path / "b", study_uid="1.2.3", series_uid="1.2.3.4", shuffle=True)
+    write_dicom_series(scan, tmp_path / "c", study_uid="1.2.3", series_uid="1.2.3.5")
+    keys = [read_ct(tmp_path / x).study_key for x in "abc"]
+    assert keys[0] == keys[1] != keys[2]

@@ -105,6 +105,28 @@ def _padding_mask(ds: Any, raw: NDArray[Any]) -> NDArray[np.bool_] | None:
     return np.asarray((raw >= lo) & (raw <= hi))
 
 
+#: Decoder packages to suggest per transfer-syntax family when decoding fails.
+_DECODER_HINTS = {
+    "JPEG Extended": "pylibjpeg-libjpeg",
+    "JPEG Baseline": "pylibjpeg-libjpeg or pillow",
+    "JPEG Lossless": "pylibjpeg-libjpeg or python-gdcm",
+    "JPEG-LS": "pyjpegls or python-gdcm",
+    "JPEG 2000": "pylibjpeg-openjpeg or python-gdcm",
+    "RLE": "pylibjpeg-rle",
+}
+
+
+def _decode_failure(path: Path, ds: Any, exc: Exception) -> str:
+    """One-line reason why the pixels of ``path`` could not be decoded."""
+    tsuid = ds.file_meta.get("TransferSyntaxUID") if ds is not None else None
+    name = getattr(tsuid, "name", str(tsuid)) if tsuid is not None else "unknown"
+    if isinstance(exc, RuntimeError | NotImplementedError) and "plugin" in str(exc).lower():
+        hint = next((v for k, v in _DECODER_HINTS.items() if name.startswith(k)), "a decoder")
+        return f"{path.name}: no working decoder for {name}; install {hint}"
+    first = str(exc).splitlines()[0][:120] if str(exc) else ""
+    return f"{path.name}: cannot decode pixels ({type(exc).__name__}: {first})"
+
+
 def decode_hu(ds: Any, out: NDArray[np.float32] | None = None) -> tuple[NDArray[np.float32], int]:
     """Decode the pixels of a dataset to HU.
 
@@ -172,13 +194,16 @@ def read_dicom_frames(path: str | Path) -> DicomFrames:
     from calcscan.io.discover import _file_header
 
     path = Path(path)
+    if not path.is_file():
+        raise InputError(f"path does not exist: {path}; check the path")
+    ds = None
     try:
         ds = pydicom.dcmread(path)
         hu, n_pad = decode_hu(ds)
     except InputError:
         raise
     except Exception as exc:
-        raise InputError(f"{path}: cannot decode pixels ({type(exc).__name__}: {exc})") from exc
+        raise InputError(_decode_failure(path, ds, exc)) from exc
     head = _file_header(path, ds)
     tsuid = ds.file_meta.get("TransferSyntaxUID")
     return DicomFrames(
@@ -293,8 +318,10 @@ def read_series(
     ok = np.ones(len(frames), dtype=bool)
     n_pad = 0
     tsyntaxes: set[str] = set()
+    failures: list[str] = []
     for head in info.files:
         ks = [slot[(id(head), i)] for i in range(head.n_frames)]
+        ds = None
         try:
             ds = pydicom.dcmread(head.path)
             tsuid = ds.file_meta.get("TransferSyntaxUID")
@@ -307,13 +334,13 @@ def read_series(
             n_pad += npad
         except Exception as exc:
             ok[ks] = False
-            msg = str(exc).splitlines()[0][:120] if str(exc) else ""
-            warnings.append(f"skipped corrupt file {head.path.name} ({type(exc).__name__}: {msg})")
+            failures.append(_decode_failure(head.path, ds, exc))
+            warnings.append(f"skipped unreadable file: {failures[-1]}")
     if not ok.all():
         if ok.sum() < 2:
             raise InputError(
-                f"{int((~ok).sum())} of {len(frames)} slices are corrupt or undecodable "
-                "(truncated files or missing decoder); nothing usable is left"
+                f"{int((~ok).sum())} of {len(frames)} slices are unreadable, too few are left "
+                f"for a volume; first: {failures[0]}"
             )
         frames = [f for f, good in zip(frames, ok, strict=True) if good]
         hu = hu[ok]

@@ -315,6 +315,10 @@ def write_dicom_series(
     folder.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     slope, intercept = float(rescale[0]), float(rescale[1])
+    if pixel_padding_value is not None and pixel_padding_value < 0:
+        if signed is False:
+            raise UsageError("a negative pixel_padding_value needs signed=True (or None)")
+        signed = True
     stored, is_signed = _stored_values(scan.hu, slope, intercept, bits_stored, signed)
     if pixel_padding_value is not None:
         stored = stored.copy()

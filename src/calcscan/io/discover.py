@@ -355,8 +355,11 @@ def discover_series(paths: str | Path | Iterable[str | Path]) -> DiscoveryResult
         except Exception as exc:  # truncated or garbled header
             corrupt.append((path, f"{type(exc).__name__}: {exc}"))
             continue
-        if str(ds.get("SOPClassUID", "")) == _DICOMDIR_SOP or "SeriesInstanceUID" not in ds:
+        if str(ds.get("SOPClassUID", "")) == _DICOMDIR_SOP:
             non_dicom.append(path)
+            continue
+        if "SeriesInstanceUID" not in ds:
+            corrupt.append((path, "no SeriesInstanceUID (truncated header?)"))
             continue
         key = (str(ds.get("StudyInstanceUID", "")), str(ds.SeriesInstanceUID))
         info = groups.get(key)

@@ -190,12 +190,15 @@ def _read_itk(path: Path) -> tuple[NDArray[Any], NDArray[np.float64], dict[str, 
     affine[:3, 3] = img.GetOrigin()
     extra: dict[str, Any] = {}
     if path.suffix.lower() == ".mhd":
-        data_file = (
-            reader.GetMetaData("ElementDataFile")
-            if reader.HasMetaDataKey("ElementDataFile")
-            else ""
-        )
-        candidate = path.parent / data_file.strip()
-        if data_file and candidate.is_file():
-            extra["data_files"] = [candidate]
+        extra["data_files"] = _mhd_data_files(path)
     return np.ascontiguousarray(_as_hu(data)), affine, extra
+
+
+def _mhd_data_files(path: Path) -> list[Path]:
+    """Raw data file(s) named by the ElementDataFile line of a MetaImage header."""
+    for line in path.read_text(errors="replace").splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "ElementDataFile":
+            candidate = path.parent / value.strip()
+            return [candidate] if candidate.is_file() else []
+    return []
