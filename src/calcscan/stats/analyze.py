@@ -249,6 +249,10 @@ def _linear(pos: pd.DataFrame) -> dict[str, Any]:
         ).to_dict()
     if pos["age_years"].nunique() < 2:
         return NotEstimable("every positive subject has the same age").to_dict()
+    if pos["nodule_count"].nunique() < 2:
+        return NotEstimable(
+            "every positive subject has the same count: no variance to regress"
+        ).to_dict()
     fit = fit_ols(pos, "nodule_count", ["age_years"])
     slope = fit.coefficients["age_years"]
     if fit.ss_residual <= 0:

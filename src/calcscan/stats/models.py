@@ -19,6 +19,7 @@ from scipy import stats as sps
 from calcscan.stats._result import Result
 
 __all__ = [
+    "R_GLM_CONVERGENCE",
     "Coefficient",
     "GLMFit",
     "OLSFit",
@@ -28,6 +29,12 @@ __all__ = [
     "profile_ci",
     "spline_age_test",
 ]
+
+
+#: IRLS stopping rule close to R's ``glm.control`` (|dev - dev_old| <= 1e-8 (|dev| + 1)): the
+#: standard errors then come from the same iteration's weights as R's ``summary.glm`` (they
+#: differ from the fully converged Hessian in the 6th digit on the R ``infert`` example).
+R_GLM_CONVERGENCE: dict[str, Any] = {"tol_criterion": "deviance", "tol": 1e-8, "rtol": 1e-8}
 
 
 @dataclass(frozen=True)
@@ -131,7 +138,7 @@ def fit_glm(
     profile_terms : tuple of str
         Terms that also get a profile-likelihood interval (slower: two root searches each).
     """
-    res = smf.glm(formula, data, family=_glm_family(family)).fit()
+    res = smf.glm(formula, data, family=_glm_family(family)).fit(**R_GLM_CONVERGENCE)
     ci = res.conf_int(0.05)
     coefs = {}
     for name in res.params.index:
