@@ -1,0 +1,330 @@
+"""Turn the inputs of ``calcscan cohort run`` into a list of studies to process.
+
+Inputs are folders (walked; DICOM files grouped into studies and series by UID from their
+headers only, through :func:`calcscan.io.discover_series`), zip files, NIfTI/NRRD/MHA files, or
+manifest CSVs listing such paths. Each study becomes one small, picklable :class:`StudyTask`
+(paths and keys only: volumes never travel between processes). The same study reached twice
+(same folder twice, a copy, the same file content) is kept once and reported as a duplicate;
+inputs that cannot be read are reported as problems and the rest carries on.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+import os
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Discovery", "Duplicate", "InputProblem", "StudyTask", "discover_studies"]
+
+log = logging.getLogger(__name__)
+
+_VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
+_DICOM_SUFFIXES = {".dcm", ".dicom", ".ima", ""}
+_SKIP_SUFFIXES = (".raw", ".json", ".txt", ".md", ".csv", ".png", ".jpg", ".html", ".db")
+
+
+@dataclass(frozen=True)
+class StudyTask:
+    """One study to process: what the worker reads, and the keys the store needs.
+
+    Attributes
+    ----------
+    input_key : str
+        Stable key of the study used for resuming (study-level UID hash for DICOM, content
+        hash for single files).
+    path : str
+        What :func:`calcscan.io.read_ct` is given (folder, zip or file).
+    series_uid : str or None
+        Series chosen for a multi-series DICOM study (None: let the reader choose).
+    kind : str
+        ``"dicom"``, ``"zip"`` or ``"volume"``.
+    label : str
+        Non-identifying label for logs and failure records.
+    study_instance_uid, accession_number : str or None
+        Identifiers used to join demographics (stored only with ``keep_identifiers``).
+    """
+
+    input_key: str
+    path: str
+    series_uid: str | None
+    kind: str
+    label: str
+    study_instance_uid: str | None = None
+    accession_number: str | None = None
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """A study reached twice: kept from ``kept_path``, skipped at ``duplicate_path``."""
+
+    input_key: str
+    kept_path: str
+    duplicate_path: str
+
+
+@dataclass(frozen=True)
+class InputProblem:
+    """An input (or part of one) that could not be used, with a one-line reason."""
+
+    path: str
+    message: str
+
+
+@dataclass
+class Discovery:
+    """Result of :func:`discover_studies`."""
+
+    tasks: list[StudyTask] = field(default_factory=list)
+    duplicates: list[Duplicate] = field(default_factory=list)
+    problems: list[InputProblem] = field(default_factory=list)
+    n_inputs: int = 0
+
+
+def _is_volume(path: Path) -> bool:
+    name = path.name.lower()
+    return name.endswith(_VOLUME_SUFFIXES)
+
+
+def _content_key(path: Path) -> str:
+    from calcscan.io.headers import study_key_from_file
+
+    files = [path]
+    if path.name.lower().endswith(".mhd"):
+        files += [p for p in path.parent.glob(path.stem + ".*") if p.suffix.lower() == ".raw"]
+    return study_key_from_file(files)
+
+
+def _study_key(study_uid: str) -> str:
+    return hashlib.sha256(f"study:{study_uid}".encode()).hexdigest()[:16]
+
+
+def _accession(path: Path | Any) -> str | None:
+    """AccessionNumber of one DICOM file (path or open file), or None."""
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["AccessionNumber"])
+    except Exception:  # unreadable header: no accession to join on
+        return None
+    value = str(ds.get("AccessionNumber") or "").strip()
+    return value or None
+
+
+def _dicom_tasks(
+    files: list[Path], source: str, disc: Discovery, *, want_accession: bool
+) -> list[StudyTask]:
+    """Group DICOM files into studies by UID (headers only) and make one task per study."""
+    from calcscan.io import choose_series, discover_series
+
+    try:
+        found = discover_series(files)
+    except Exception as exc:  # unreadable headers for the whole input
+        disc.problems.append(InputProblem(source, f"no readable DICOM series: {exc}"))
+        return []
+    good_dirs = {p.parent for s in found.series for p in s.paths}
+    bad_dirs: dict[Path, list[str]] = defaultdict(list)
+    for bad_path, reason in found.corrupt:
+        bad_dirs[bad_path.parent].append(reason)
+    for other in found.non_dicom:  # named like DICOM, yet not readable as DICOM
+        if other.suffix.lower() in _DICOM_SUFFIXES:
+            bad_dirs[other.parent].append(f"{other.name} is not a readable DICOM file")
+    for folder, reasons in bad_dirs.items():
+        if folder in good_dirs:  # the reader skips them and reads the rest of the series
+            log.warning("%s: %d DICOM files with unreadable headers", folder, len(reasons))
+        else:
+            disc.problems.append(
+                InputProblem(
+                    str(folder),
+                    f"no readable DICOM series: {len(reasons)} files with unreadable headers "
+                    f"({reasons[0]})",
+                )
+            )
+    by_study: dict[str, list[Any]] = defaultdict(list)
+    for series in found.series:
+        by_study[str(series.study_uid or "")].append(series)
+    tasks = []
+    for study_uid, members in by_study.items():
+        try:
+            chosen, reason = choose_series(members)
+            log.debug("study %s: %s", study_uid, reason)
+            chosen_files = list(chosen.paths)
+            series_uid: str | None = chosen.series_uid
+        except Exception as exc:  # no CT among them: the worker's read_ct reports the reason
+            log.debug("study %s: no series chosen (%s)", study_uid, exc)
+            chosen_files = [p for s in members for p in s.paths]
+            series_uid = None
+        study_dir = os.path.commonpath([str(f.parent) for f in chosen_files])
+        key = _study_key(study_uid) if study_uid else _content_key(chosen_files[0])
+        tasks.append(
+            StudyTask(
+                input_key=key,
+                path=study_dir,
+                series_uid=series_uid,
+                kind="dicom",
+                label=f"dicom study {key}",
+                study_instance_uid=study_uid or None,
+                accession_number=_accession(chosen_files[0]) if want_accession else None,
+            )
+        )
+    return tasks
+
+
+def _walk(folder: Path, disc: Discovery) -> tuple[list[Path], list[Path]]:
+    """Files of a folder tree split into (volume/zip files, other candidate DICOM files)."""
+    volumes: list[Path] = []
+    dicoms: list[Path] = []
+
+    def onerror(err: OSError) -> None:
+        disc.problems.append(
+            InputProblem(str(err.filename or folder), f"cannot read folder: {err.strerror}")
+        )
+
+    for root, dirs, names in os.walk(folder, onerror=onerror):
+        dirs.sort()
+        for name in sorted(names):
+            path = Path(root) / name
+            low = name.lower()
+            if _is_volume(path) or low.endswith(".zip"):
+                volumes.append(path)
+            elif not low.endswith(_SKIP_SUFFIXES) and not name.startswith("."):
+                dicoms.append(path)
+    return volumes, dicoms
+
+
+def _manifest_paths(path: Path, disc: Discovery) -> list[Path]:
+    """Paths listed in a manifest CSV (column ``path``, else the first column)."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.reader(fh))
+    except (OSError, UnicodeDecodeError) as exc:
+        disc.problems.append(InputProblem(str(path), f"cannot read manifest: {exc}"))
+        return []
+    if not rows:
+        disc.problems.append(InputProblem(str(path), "empty manifest"))
+        return []
+    header = [h.strip().lower() for h in rows[0]]
+    col = header.index("path") if "path" in header else 0
+    body = rows[1:] if "path" in header else rows
+    out = []
+    for row in body:
+        if len(row) > col and row[col].strip():
+            p = Path(row[col].strip()).expanduser()
+            out.append(p if p.is_absolute() else path.parent / p)
+    return out
+
+
+def discover_studies(
+    inputs: Sequence[str | os.PathLike[str]], *, want_accession: bool = False
+) -> Discovery:
+    """Find the studies behind the inputs of a cohort run.
+
+    Parameters
+    ----------
+    inputs : sequence of path-like
+        Folders, zip files, NIfTI/NRRD/MHA files or manifest CSVs (one path per row, column
+        ``path`` or the first column, relative paths taken from the CSV's folder).
+    want_accession : bool
+        Also read AccessionNumber (one header per study) for demographics joins.
+
+    Returns
+    -------
+    Discovery
+        Unique study tasks in input order, duplicates found, and inputs that could not be used.
+    """
+    disc = Discovery()
+    expanded: list[Path] = []
+    for item in inputs:
+        path = Path(item).expanduser()
+        if path.suffix.lower() == ".csv" and path.is_file():
+            expanded.extend(_manifest_paths(path, disc))
+        else:
+            expanded.append(path)
+    disc.n_inputs = len(expanded)
+    seen: dict[str, str] = {}
+    for path in expanded:
+        for task in _tasks_for(path, disc, want_accession=want_accession):
+            if task.input_key in seen:
+                disc.duplicates.append(Duplicate(task.input_key, seen[task.input_key], task.path))
+                continue
+            seen[task.input_key] = task.path
+            disc.tasks.append(task)
+    return disc
+
+
+def _tasks_for(path: Path, disc: Discovery, *, want_accession: bool) -> Iterable[StudyTask]:
+    if not path.exists():
+        disc.problems.append(InputProblem(str(path), "does not exist"))
+        return []
+    if path.is_dir():
+        if not os.access(path, os.R_OK | os.X_OK):
+            disc.problems.append(InputProblem(str(path), "cannot read folder: permission denied"))
+            return []
+        volumes, dicoms = _walk(path, disc)
+        tasks = [t for v in volumes for t in _file_tasks(v, disc, want_accession=want_accession)]
+        if dicoms:
+            tasks.extend(_dicom_tasks(dicoms, str(path), disc, want_accession=want_accession))
+        if not tasks and not any(p.path.startswith(str(path)) for p in disc.problems):
+            disc.problems.append(InputProblem(str(path), "no CT files found in folder"))
+        return tasks
+    return _file_tasks(path, disc, want_accession=want_accession)
+
+
+def _file_tasks(path: Path, disc: Discovery, *, want_accession: bool) -> list[StudyTask]:
+    try:
+        if path.name.lower().endswith(".zip"):
+            return _zip_tasks(path, want_accession=want_accession)
+        if _is_volume(path):
+            key = _content_key(path)
+            return [StudyTask(key, str(path), None, "volume", f"volume file {key}")]
+        return _dicom_tasks([path], str(path), disc, want_accession=want_accession)
+    except OSError as exc:
+        disc.problems.append(InputProblem(str(path), f"cannot read file: {exc.strerror or exc}"))
+        return []
+
+
+def _zip_tasks(path: Path, *, want_accession: bool) -> list[StudyTask]:
+    """A zip is one study, keyed by the StudyInstanceUID of its first DICOM member."""
+    import zipfile
+
+    import pydicom
+
+    uid = accession = None
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for member in [m for m in zf.infolist() if not m.is_dir()][:20]:
+                with zf.open(member) as fh:
+                    try:
+                        ds = pydicom.dcmread(
+                            fh,
+                            stop_before_pixels=True,
+                            specific_tags=["StudyInstanceUID", "AccessionNumber"],
+                        )
+                    except Exception:  # not DICOM: try the next member
+                        continue
+                uid = str(ds.get("StudyInstanceUID") or "").strip() or None
+                accession = str(ds.get("AccessionNumber") or "").strip() or None
+                if uid:
+                    break
+    except zipfile.BadZipFile:
+        uid = None  # the worker's reader reports the bad archive
+    if uid:
+        key = _study_key(uid)
+        return [
+            StudyTask(
+                key,
+                str(path),
+                None,
+                "zip",
+                f"zip study {key}",
+                study_instance_uid=uid,
+                accession_number=accession if want_accession else None,
+            )
+        ]
+    key = _content_key(path)
+    return [StudyTask(key, str(path), None, "zip", f"zip file {key}")]

@@ -1,0 +1,137 @@
+"""Ways to run the per-study task: serially, on local processes, or on a Dask cluster.
+
+Each executor yields ``(task, outcome)`` pairs in completion order. Only the small
+:class:`~calcscan.cohort.discovery.StudyTask` goes out and the small outcome dict comes back:
+volumes never cross a process boundary. At most ``2 x workers`` tasks are in flight, so a
+100,000-study archive does not queue 100,000 futures at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from calcscan.cohort.discovery import StudyTask
+from calcscan.cohort.worker import Outcome, ProcessFn, limit_threads, run_task
+from calcscan.errors import UsageError
+
+__all__ = ["EXECUTORS", "run_dask", "run_processes", "run_serial"]
+
+log = logging.getLogger(__name__)
+
+EXECUTORS = ("serial", "processes", "dask")
+
+
+def _crash(task: StudyTask, stage: str, exc: BaseException) -> Outcome:
+    return {
+        "ok": False,
+        "input_key": task.input_key,
+        "stage": stage,
+        "error_type": type(exc).__name__,
+        "message": (str(exc).splitlines() or [type(exc).__name__])[0][:1000],
+        "elapsed_s": None,
+    }
+
+
+def run_serial(
+    tasks: Sequence[StudyTask], process: ProcessFn, config: Any
+) -> Iterator[tuple[StudyTask, Outcome]]:
+    """Run every task in this process, one after the other."""
+    for task in tasks:
+        yield task, run_task(process, task, config)
+
+
+def _new_pool(workers: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=limit_threads,
+        initargs=(1,),
+    )
+
+
+def run_processes(
+    tasks: Sequence[StudyTask], process: ProcessFn, config: Any, *, workers: int
+) -> Iterator[tuple[StudyTask, Outcome]]:
+    """Run the tasks on ``workers`` local processes (spawned, one BLAS thread each).
+
+    A worker that dies (e.g. killed by the out-of-memory killer) fails only the studies it
+    held; the pool is restarted for the rest.
+    """
+    pending = list(reversed(tasks))
+    window = max(1, 2 * workers)
+    pool = _new_pool(workers)
+    running: dict[Future[Outcome], StudyTask] = {}
+    try:
+        while pending or running:
+            while pending and len(running) < window:
+                task = pending.pop()
+                running[pool.submit(run_task, process, task, config)] = task
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            broken = False
+            for future in done:
+                task = running.pop(future)
+                try:
+                    yield task, future.result()
+                except BrokenProcessPool as exc:
+                    broken = True
+                    yield task, _crash(task, "worker", exc)
+            if broken:
+                log.warning("a worker process died; restarting the pool")
+                pending.extend(running.values())  # not lost: resubmitted to the new pool
+                running.clear()
+                pool.shutdown(wait=False, cancel_futures=True)
+                pool = _new_pool(workers)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def run_dask(
+    tasks: Sequence[StudyTask], process: ProcessFn, config: Any, *, scheduler: str
+) -> Iterator[tuple[StudyTask, Outcome]]:
+    """Run the tasks on a Dask distributed cluster.
+
+    Parameters
+    ----------
+    scheduler : str
+        Scheduler address, e.g. ``tcp://10.0.0.5:8786`` (``LocalCluster().scheduler_address``
+        in tests). Dask's nanny already caps BLAS/OpenMP threads of its workers.
+    """
+    from distributed import Client, as_completed
+
+    try:
+        client = Client(scheduler, timeout="10s")
+    except OSError as exc:
+        raise UsageError(
+            f"cannot reach Dask scheduler {scheduler}: {exc} (start it with dask scheduler, "
+            "or drop --scheduler to use local processes)"
+        ) from None
+    try:
+        n_workers = max(1, sum(w["nthreads"] for w in client.scheduler_info()["workers"].values()))
+        window = 2 * n_workers
+        pending = list(reversed(tasks))
+        owner: dict[Any, StudyTask] = {}
+
+        def submit() -> Any:
+            task = pending.pop()
+            future = client.submit(run_task, process, task, config, pure=False)
+            owner[future.key] = task
+            return future
+
+        queue = as_completed([submit() for _ in range(min(window, len(pending)))])
+        for future in queue:
+            task = owner.pop(future.key)
+            try:
+                outcome = future.result()
+            except Exception as exc:  # KilledWorker, lost connection...
+                outcome = _crash(task, "worker", exc)
+            future.release()
+            yield task, outcome
+            if pending:
+                queue.add(submit())
+    finally:
+        client.close()

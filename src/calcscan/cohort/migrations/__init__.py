@@ -1,0 +1,1 @@
+"""Alembic migrations of the cohort results store (run programmatically on open)."""

@@ -1,0 +1,424 @@
+"""``run_cohort``: discover studies, process the ones not done yet, store every result.
+
+Resumable and idempotent: each study is committed in its own transaction as soon as its result
+arrives, keyed by (input key, config digest), so a run killed at any moment and started again
+processes only what is missing, and a changed detection config (new digest) processes every
+study again while keeping the earlier results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from calcscan import __version__
+from calcscan.cohort.demographics import Demographics, load_demographics
+from calcscan.cohort.discovery import Discovery, StudyTask, discover_studies
+from calcscan.cohort.executors import EXECUTORS, run_dask, run_processes, run_serial
+from calcscan.cohort.records import study_from_record
+from calcscan.cohort.store import DEFAULT_DB_URL, ResultStore, open_store
+from calcscan.cohort.worker import Outcome, ProcessFn, detect_study
+from calcscan.errors import UsageError
+
+__all__ = ["RunSummary", "config_identity", "default_workers", "run_cohort"]
+
+log = logging.getLogger(__name__)
+
+#: Progress callback: ``(studies_done, studies_total, failures_so_far)``.
+ProgressFn = Callable[[int, int, int], None]
+
+
+@dataclass
+class RunSummary:
+    """What a cohort run did.
+
+    Attributes
+    ----------
+    exit_code : int
+        0 when every study was processed (or already done), 2 when some failed (CONTRACTS §5).
+    """
+
+    run_id: int
+    config_digest: str
+    executor: str
+    workers: int
+    n_inputs: int = 0
+    n_studies: int = 0
+    n_processed: int = 0
+    n_skipped: int = 0
+    n_failed: int = 0
+    n_duplicates: int = 0
+    wall_s: float = 0.0
+    studies_per_minute: float | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        """Contract exit code of ``cohort run``."""
+        return 2 if self.n_failed else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form (for ``--json``)."""
+        out = dict(self.__dict__)
+        out["exit_code"] = self.exit_code
+        return out
+
+
+def default_workers() -> int:
+    """CPUs available to this process."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def config_identity(config: Any) -> tuple[Any, str, dict[str, Any]]:
+    """Resolve a detection config into ``(config, digest, dict)``.
+
+    ``None`` means the default :class:`calcscan.detect.DetectConfig`; objects with
+    ``digest()``/``to_dict()`` are used as they are; a plain mapping is digested as canonical
+    JSON (for injected processing functions).
+    """
+    if config is None:
+        from calcscan.detect import DetectConfig
+
+        config = DetectConfig()
+    if hasattr(config, "digest") and hasattr(config, "to_dict"):
+        return config, str(config.digest()), dict(config.to_dict())
+    if isinstance(config, dict):
+        text = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+        return config, hashlib.sha256(text.encode()).hexdigest()[:12], dict(config)
+    raise UsageError(f"unsupported detection config of type {type(config).__name__}")
+
+
+def _versions(executor: str) -> dict[str, Any]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, Any] = {"calcscan": __version__, "python": platform.python_version()}
+    names = ["numpy", "scipy", "pydicom", "nibabel", "SQLAlchemy", "alembic"]
+    if executor == "dask":
+        names += ["dask", "distributed"]
+    for name in names:
+        try:
+            out[name.lower()] = version(name)
+        except PackageNotFoundError:
+            out[name.lower()] = None
+    out["platform"] = platform.platform()
+    return out
+
+
+def _scrub(message: str, task: StudyTask | None, keep_identifiers: bool) -> str:
+    if keep_identifiers or task is None:
+        return message
+    for ident in (task.path, task.study_instance_uid, task.accession_number, task.series_uid):
+        if ident:
+            message = message.replace(ident, "<input>")
+    return message
+
+
+def _apply_demographics(study: Any, row: Any) -> None:
+    if row is None:
+        return
+    if row.age_years is not None:
+        study.age_years, study.age_source = row.age_years, "csv"
+    if row.sex is not None:
+        study.sex, study.sex_source = row.sex, "csv"
+    if row.indication is not None:
+        study.indication = row.indication
+
+
+def _mode(executor: str | None, workers: int, scheduler: str | None) -> str:
+    if scheduler:
+        if executor not in (None, "dask"):
+            raise UsageError("--scheduler runs on Dask; do not combine it with another executor")
+        return "dask"
+    if executor is None:
+        return "serial" if workers == 1 else "processes"
+    if executor not in EXECUTORS:
+        raise UsageError(f"unknown executor {executor!r}: use one of {', '.join(EXECUTORS)}")
+    if executor == "dask":
+        raise UsageError("the dask executor needs a scheduler address (--scheduler tcp://...)")
+    return executor
+
+
+def _update_done_demographics(
+    store: ResultStore, demo: Demographics | None, done: list[StudyTask], digest: str
+) -> None:
+    if demo is None or not done:
+        return
+    updates: dict[str, dict[str, Any]] = {}
+    for task in done:
+        row = demo.lookup(task, None)
+        if row is None:
+            continue
+        values: dict[str, Any] = {}
+        if row.age_years is not None:
+            values.update(age_years=row.age_years, age_source="csv")
+        if row.sex is not None:
+            values.update(sex=row.sex, sex_source="csv")
+        if row.indication is not None:
+            values["indication"] = row.indication
+        updates[task.input_key] = values
+    if updates:
+        changed = store.update_demographics(digest, updates)
+        if changed:
+            log.info("updated %d demographic values of studies already done", changed)
+
+
+def run_cohort(
+    inputs: Sequence[str | os.PathLike[str]],
+    db_url: str = DEFAULT_DB_URL,
+    *,
+    config: Any = None,
+    demographics: str | os.PathLike[str] | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    executor: str | None = None,
+    process: ProcessFn | None = None,
+    keep_identifiers: bool = False,
+    on_start: Callable[[int], None] | None = None,
+    on_progress: ProgressFn | None = None,
+) -> RunSummary:
+    """Run detection over every study of the inputs and store the results.
+
+    Parameters
+    ----------
+    inputs : sequence of path-like
+        Folders, zip files, NIfTI/NRRD/MHA files or manifest CSVs.
+    db_url : str
+        SQLAlchemy URL of the results store (opened and migrated before any work).
+    config : DetectConfig or dict, optional
+        Detection config (default ``DetectConfig()``); its digest keys the results.
+    demographics : path-like, optional
+        CSV joined on study_key / StudyInstanceUID / accession / path (see
+        :mod:`calcscan.cohort.demographics`).
+    workers : int, optional
+        Local worker processes (default: the CPUs available; 1 runs serially).
+    scheduler : str, optional
+        Dask scheduler address; runs the studies on that cluster.
+    executor : {"serial", "processes", "dask"}, optional
+        Force an executor (default from ``workers``/``scheduler``).
+    process : callable, optional
+        ``process(task, config) -> record dict``; default reads and detects
+        (:func:`calcscan.cohort.worker.detect_study`). Must be picklable for processes/Dask.
+    keep_identifiers : bool
+        Store input paths, UIDs and accession numbers (default: de-identified).
+    on_start, on_progress : callable, optional
+        ``on_start(n_to_process)`` then ``on_progress(done, total, failed)`` after each study.
+
+    Returns
+    -------
+    RunSummary
+
+    Raises
+    ------
+    UsageError
+        Unreachable database, unreadable demographics CSV, bad options: before any work.
+    """
+    t0 = time.perf_counter()
+    n_workers = default_workers() if workers is None else int(workers)
+    if n_workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {n_workers}")
+    mode = _mode(executor, n_workers, scheduler)
+    store = open_store(db_url)
+    try:
+        demo = load_demographics(demographics) if demographics is not None else None
+        config, digest, config_dict = config_identity(config)
+        disc: Discovery = discover_studies(
+            inputs, want_accession=demo is not None and demo.key_column == "accession_number"
+        )
+        done_keys = store.done_input_keys(digest)
+        todo = [t for t in disc.tasks if t.input_key not in done_keys]
+        done = [t for t in disc.tasks if t.input_key in done_keys]
+        _update_done_demographics(store, demo, done, digest)
+        summary = RunSummary(
+            run_id=0,
+            config_digest=digest,
+            executor=mode,
+            workers=1 if mode == "serial" else n_workers,
+            n_inputs=disc.n_inputs,
+            n_studies=len(disc.tasks),
+            n_skipped=len(done),
+            n_duplicates=len(disc.duplicates),
+        )
+        for dup in disc.duplicates:
+            summary.problems.append(
+                f"duplicate study {dup.input_key}: {dup.duplicate_path} is the same study as "
+                f"{dup.kept_path} (processed once)"
+            )
+        if demo is not None:
+            summary.problems.extend(demo.problems)
+        for line in summary.problems:
+            log.warning("%s", line)
+        run_id = store.start_run(
+            config_digest=digest,
+            config=config_dict,
+            software_version=__version__,
+            versions=_versions(mode),
+            executor=mode,
+            workers=summary.workers,
+            n_inputs=disc.n_inputs,
+            n_studies=len(disc.tasks),
+            n_processed=0,
+            n_skipped=len(done),
+            n_failed=0,
+            n_duplicates=len(disc.duplicates),
+        )
+        summary.run_id = run_id
+        for problem in disc.problems:
+            log.error("input %s: %s", problem.path, problem.message)
+            store.add_failure(
+                run_id=run_id,
+                input_key=None,
+                config_digest=digest,
+                stage="discover",
+                error_type="InputError",
+                message=problem.message,
+                input_label="input folder or file",
+                input_path=problem.path if keep_identifiers else None,
+            )
+            summary.n_failed += 1
+        log.info(
+            "%d studies found (%d already done with config %s, %d duplicates); processing %d "
+            "with %s",
+            len(disc.tasks),
+            len(done),
+            digest,
+            len(disc.duplicates),
+            len(todo),
+            mode if mode != "processes" else f"{n_workers} processes",
+        )
+        stage_totals = _process_all(
+            store, todo, process or detect_study, config, digest, run_id, mode, n_workers,
+            scheduler, demo, keep_identifiers, summary, on_start, on_progress,
+        )  # fmt: skip
+        if demo is not None:
+            unmatched = demo.unmatched_rows()
+            if unmatched:
+                shown = ", ".join(map(str, unmatched[:20])) + (
+                    ", ..." if len(unmatched) > 20 else ""
+                )
+                line = f"{len(unmatched)} demographics rows matched no study (rows {shown})"
+                log.warning("%s", line)
+                summary.problems.append(line)
+        summary.wall_s = time.perf_counter() - t0
+        if summary.n_processed and summary.wall_s > 0:
+            summary.studies_per_minute = 60.0 * summary.n_processed / summary.wall_s
+        store.finish_run(
+            run_id,
+            status="failed" if summary.n_failed else "done",
+            n_processed=summary.n_processed,
+            n_failed=summary.n_failed,
+            wall_s=summary.wall_s,
+            studies_per_minute=summary.studies_per_minute,
+            timings_s=stage_totals,
+        )
+        return summary
+    finally:
+        store.close()
+
+
+def _process_all(
+    store: ResultStore,
+    todo: list[StudyTask],
+    process: ProcessFn,
+    config: Any,
+    digest: str,
+    run_id: int,
+    mode: str,
+    workers: int,
+    scheduler: str | None,
+    demo: Demographics | None,
+    keep_identifiers: bool,
+    summary: RunSummary,
+    on_start: Callable[[int], None] | None,
+    on_progress: ProgressFn | None,
+) -> dict[str, float]:
+    """Execute the tasks and commit each outcome as it arrives; return summed stage timings."""
+    if on_start is not None:
+        on_start(len(todo))
+    if not todo:
+        return {}
+    if mode == "serial":
+        stream = run_serial(todo, process, config)
+    elif mode == "processes":
+        stream = run_processes(todo, process, config, workers=workers)
+    else:
+        assert scheduler is not None
+        stream = run_dask(todo, process, config, scheduler=scheduler)
+    totals: dict[str, float] = {}
+    n_done = 0
+    for task, outcome in stream:
+        n_done += 1
+        _store_outcome(store, task, outcome, digest, run_id, demo, keep_identifiers, summary)
+        if outcome.get("ok"):
+            for stage, seconds in (outcome["record"].get("timings_s") or {}).items():
+                if isinstance(seconds, int | float):
+                    totals[stage] = totals.get(stage, 0.0) + float(seconds)
+        if on_progress is not None:
+            on_progress(n_done, len(todo), summary.n_failed)
+    return totals
+
+
+def _store_outcome(
+    store: ResultStore,
+    task: StudyTask,
+    outcome: Outcome,
+    digest: str,
+    run_id: int,
+    demo: Demographics | None,
+    keep_identifiers: bool,
+    summary: RunSummary,
+) -> None:
+    if outcome.get("ok"):
+        try:
+            study = study_from_record(
+                outcome["record"],
+                task,
+                config_digest=digest,
+                run_id=run_id,
+                elapsed_s=outcome.get("elapsed_s"),
+                keep_identifiers=keep_identifiers,
+            )
+        except (TypeError, ValueError, KeyError) as exc:
+            outcome = {
+                "ok": False,
+                "stage": "store",
+                "error_type": type(exc).__name__,
+                "message": f"malformed study record: {exc}",
+            }
+        else:
+            if demo is not None:
+                _apply_demographics(study, demo.lookup(task, study.study_key))
+            if store.add_study(study):
+                summary.n_processed += 1
+            else:
+                summary.n_skipped += 1
+                log.warning(
+                    "%s: study %s is already stored for config %s (duplicate or concurrent run)",
+                    task.label,
+                    study.study_key,
+                    digest,
+                )
+            return
+    summary.n_failed += 1
+    message = _scrub(str(outcome.get("message", "")), task, keep_identifiers)
+    log.error("%s failed at %s: %s: %s", task.label, outcome.get("stage"),
+              outcome.get("error_type"), message)  # fmt: skip
+    store.add_failure(
+        run_id=run_id,
+        input_key=task.input_key,
+        config_digest=digest,
+        stage=str(outcome.get("stage", "process")),
+        error_type=str(outcome.get("error_type", "Error")),
+        message=message,
+        input_label=task.label,
+        input_path=task.path if keep_identifiers else None,
+    )

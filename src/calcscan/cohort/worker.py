@@ -1,0 +1,129 @@
+"""The per-study task that runs in worker processes: read + detect + return a small record.
+
+Kept free of heavy imports at module level so a freshly spawned worker can limit BLAS/OpenMP to
+one thread (:func:`limit_threads`) before numpy is first imported.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["THREAD_ENV", "Outcome", "ProcessFn", "detect_study", "limit_threads", "run_task"]
+
+#: Environment variables that cap BLAS/OpenMP thread pools.
+THREAD_ENV = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "BLIS_NUM_THREADS",
+)
+
+#: A small, picklable dict: ``{"ok": True, "record": {...}, "elapsed_s": f}`` or
+#: ``{"ok": False, "stage": str, "error_type": str, "message": str, "elapsed_s": f}``.
+Outcome = dict[str, Any]
+#: Signature of a per-study processing function: ``(task, config) -> study record dict``.
+#: It may raise; an exception with a ``stage`` attribute names the failing stage.
+ProcessFn = Callable[[Any, Any], dict[str, Any]]
+
+
+def limit_threads(n: int = 1) -> None:
+    """Cap BLAS/OpenMP threads of this process (call before numpy is imported)."""
+    for name in THREAD_ENV:
+        os.environ[name] = str(n)
+
+
+class StageError(Exception):
+    """Wraps an exception with the pipeline stage it happened in."""
+
+    def __init__(self, stage: str, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.stage = stage
+        self.error = error
+
+
+def detect_study(task: Any, config: Any) -> dict[str, Any]:
+    """Default processing: :func:`calcscan.io.read_ct` then :func:`calcscan.detect.detect_scan`.
+
+    Parameters
+    ----------
+    task : StudyTask
+        What to read (``path``, ``series_uid``).
+    config : DetectConfig or None
+        Detection options.
+
+    Returns
+    -------
+    dict
+        The CONTRACTS §2 study record.
+    """
+    try:
+        from calcscan.io import read_ct
+
+        scan = read_ct(task.path, series_uid=task.series_uid)
+    except Exception as exc:
+        raise StageError("read", exc) from exc
+    try:
+        from calcscan.detect import detect_scan
+
+        record: dict[str, Any] = detect_scan(scan, config).to_dict()
+    except Exception as exc:
+        raise StageError("detect", exc) from exc
+    record["input"] = task.path
+    fmt = scan.provenance.get("source_format")
+    if fmt and "source_format" not in record:
+        record["source_format"] = fmt
+    return record
+
+
+def run_task(process: ProcessFn, task: Any, config: Any) -> Outcome:
+    """Run ``process`` on one task and turn any exception into a failure outcome.
+
+    Parameters
+    ----------
+    process : callable
+        ``process(task, config) -> record dict``.
+    task : StudyTask
+        The study.
+    config : object
+        Passed through to ``process``.
+
+    Returns
+    -------
+    Outcome
+        A small dict that crosses the process boundary back to the driver.
+    """
+    t0 = time.perf_counter()
+    try:
+        record = process(task, config)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # a study failure must never stop the batch
+        stage = "process"
+        error: BaseException = exc
+        if isinstance(exc, StageError):
+            stage, error = exc.stage, exc.error
+        else:
+            stage = str(getattr(exc, "stage", stage))
+        lines = [ln for ln in str(error).splitlines() if ln.strip()]
+        return {
+            "ok": False,
+            "input_key": task.input_key,
+            "stage": stage,
+            "error_type": type(error).__name__,
+            "message": (lines[0] if lines else type(error).__name__)[:1000],
+            "detail": "".join(traceback.format_exception_only(error))[-2000:],
+            "elapsed_s": time.perf_counter() - t0,
+        }
+    return {
+        "ok": True,
+        "input_key": task.input_key,
+        "record": record,
+        "elapsed_s": time.perf_counter() - t0,
+        "pid": os.getpid(),
+    }
