@@ -75,6 +75,14 @@ from calcscan.cli import info as _info  # noqa: E402
 
 _info.register(app)
 
+from calcscan.cli import insert as _insert  # noqa: E402
+from calcscan.cli import phantom as _phantom  # noqa: E402
+from calcscan.cli import validate as _validate  # noqa: E402
+
+_phantom.register(app)
+_insert.register(app)
+_validate.register(app)
+
 from calcscan.cli import stats as _stats  # noqa: E402
 
 _stats.register(app)

@@ -28,6 +28,7 @@ from calcscan.phantom.render import (
     render_nodule,
     truth_from_render,
 )
+from calcscan.phantom.sites import _edt
 from calcscan.phantom.truth import NoduleSpec, TruthNodule
 from calcscan.scan import CTScan
 
@@ -192,15 +193,6 @@ def _body(grid: _Grid, tissues: dict[str, float]) -> tuple[NDArray[np.bool_], ND
         b, m = grid.ellipsoid((sx * 5.0, -92.0, -44.0), (3.0, 6.0, 5.0))
         body[b] &= ~m
     return body, cart
-
-
-def _edt(mask: NDArray[np.bool_], spacing: tuple[float, float, float]) -> F32:
-    import edt
-
-    return np.asarray(
-        edt.edt(np.ascontiguousarray(mask), anisotropy=spacing, black_border=False, parallel=1),
-        dtype=np.float32,
-    )
 
 
 def _fat_bottom(z: F32, y: F32, x: F32, layers: dict[str, float]) -> F32:

@@ -1,0 +1,59 @@
+"""Plain-text rendering of the validation summary (CLI and benchmark)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["summary_rows"]
+
+
+def _fmt(v: Any, digits: int = 3) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def _tally(t: dict[str, Any]) -> str:
+    return f"{_fmt(t['value'])} ({t['hits']}/{t['total']})"
+
+
+def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """(metric, value) rows of the validation table, acceptance strata first."""
+    rows = [
+        ("sensitivity, >= 1 mm and peak >= 200 HU", _tally(summary["sensitivity_ge1mm_peak200"])),
+        ("sensitivity, peak >= 200 HU", _tally(summary["sensitivity_peak200"])),
+    ]
+    for label, t in summary["sensitivity_by_size"].items():
+        rows.append((f"sensitivity {label} (peak >= 200 HU)", _tally(t)))
+    rows.append(("false positives per scan (all)", _fmt(summary["false_positives_per_scan"])))
+    rows.append(
+        ("false positives per scan (counted)", _fmt(summary["false_positives_counted_per_scan"]))
+    )
+    for kind, k in summary["false_positives_by_kind"].items():
+        rows.append(
+            (
+                f"  FP/scan {kind} ({k['scans']} scans)",
+                f"{_fmt(k['fp_per_scan'])} (counted {_fmt(k['fp_counted_per_scan'])}, "
+                f"max {k['max_fp']})",
+            )
+        )
+    rows.append(("region agreement (phantoms)", _tally(summary["region_agreement"])))
+    rows.append(("side agreement", _tally(summary["side_agreement"])))
+    rows.append(("count error, miliary (60 nodules)", _fmt(summary["count_error_miliary"])))
+    ce = summary["centroid_error_in_plane_mm"]
+    rows.append(
+        (
+            "centroid error in-plane (mm)",
+            f"mean {_fmt(ce['mean'], 2)}, p95 {_fmt(ce['p95'], 2)}, max {_fmt(ce['max'], 2)}",
+        )
+    )
+    rows.append(("seconds per scan (detect)", _fmt(summary["seconds_per_scan"], 2)))
+    rows.append(
+        (
+            "scans / truth nodules / faint (< 200 HU)",
+            f"{summary['n_scans']} / {summary['n_truth']} / {summary['n_faint']}",
+        )
+    )
+    return rows

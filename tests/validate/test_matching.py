@@ -1,0 +1,104 @@
+"""Matching and metrics of the validation harness on hand-made truth/detection lists."""
+
+from __future__ import annotations
+
+import pytest
+
+from calcscan.phantom.truth import TruthNodule
+from calcscan.validate.matching import match_detections, tolerance_mm
+from calcscan.validate.metrics import in_plane_error_mm, score_scan, summarize
+
+
+def _t(
+    i: int,
+    xyz: tuple[float, float, float],
+    d: float = 2.0,
+    peak: float = 500.0,
+    region: str | None = "frontal",
+) -> TruthNodule:
+    return TruthNodule(
+        id=i,
+        centroid_lps_mm=xyz,
+        diameter_mm=d,
+        volume_mm3=1.0,
+        density_hu=800.0,
+        ring=False,
+        shape="sphere",
+        rendered_peak_hu=peak,
+        region=region,
+        side="left",
+    )
+
+
+def _d(xyz: tuple[float, float, float], region: str = "frontal") -> dict:
+    return {"centroid_lps_mm": list(xyz), "region": region, "side": "left"}
+
+
+def test_tolerance_grows_with_radius_and_voxel():
+    assert tolerance_mm(_t(1, (0, 0, 0), d=1.0), 0.5) == 2.0
+    assert tolerance_mm(_t(1, (0, 0, 0), d=4.0), 1.5) == pytest.approx(3.5)
+
+
+def test_hungarian_prefers_global_optimum_over_greedy():
+    # greedy nearest-first would give truth 0 the detection at 0.9 and leave truth 1 unmatched
+    truth = [_t(1, (0, 0, 0)), _t(2, (1.8, 0, 0))]
+    dets = [_d((0.9, 0, 0)), _d((-1.0, 0, 0))]
+    m = match_detections(truth, dets, voxel_diagonal_mm=0.5)
+    assert sorted(m.pairs) == [(0, 1), (1, 0)]
+    assert m.unmatched_truth == [] and m.unmatched_detections == []
+
+
+def test_one_to_one_and_tolerance():
+    truth = [_t(1, (0, 0, 0))]
+    dets = [_d((0.2, 0, 0)), _d((0.3, 0, 0)), _d((10, 0, 0))]
+    m = match_detections(truth, dets, voxel_diagonal_mm=0.5)
+    assert m.pairs == [(0, 0)]
+    assert m.unmatched_detections == [1, 2]
+    far = match_detections(truth, [_d((0, 2.6, 0))], voxel_diagonal_mm=0.5)  # tol 2.0
+    assert far.pairs == [] and far.unmatched_truth == [0]
+
+
+def test_empty_inputs():
+    assert match_detections([], [_d((0, 0, 0))], voxel_diagonal_mm=1).unmatched_detections == [0]
+    assert match_detections([_t(1, (0, 0, 0))], [], voxel_diagonal_mm=1).unmatched_truth == [0]
+
+
+def test_in_plane_error_ignores_slice_direction():
+    assert in_plane_error_mm((0, 0, 0), (3, 4, 7), (0, 0, 1)) == pytest.approx(5.0)
+
+
+def test_score_and_summarize_strata():
+    truth = [
+        _t(1, (0, 0, 0), d=0.8, peak=250),  # hit, bin 0.6-1, not in >=1 mm stratum
+        _t(2, (20, 0, 0), d=1.5, peak=400),  # missed
+        _t(3, (40, 0, 0), d=3.0, peak=900),  # hit, wrong region
+        _t(4, (60, 0, 0), d=1.2, peak=150),  # faint: matched -> neither hit nor FP
+        _t(5, (80, 0, 0), d=2.0, peak=180),  # faint, missed -> not a miss
+    ]
+    record = {
+        "nodules": [_d((0.5, 0.5, 0)), _d((40, 0, 1.0), region="maxillary"), _d((0, 50, 0))],
+        "possible_nodules": [_d((60, 0, 0)), _d((0, -50, 0))],
+    }
+    o = score_scan("s", "insertion", truth, record, voxel_diagonal_mm=0.8, seconds=2.0)
+    assert o.false_positives == 2  # (0,50,0) counted and (0,-50,0) possible
+    assert o.false_positives_counted == 1
+    neg = score_scan("neg", "negative", [], {"nodules": [_d((1, 1, 1))]}, voxel_diagonal_mm=1)
+    s = summarize([o, neg])
+    assert s["sensitivity_by_size"]["0.6-1 mm"] == {"value": 1.0, "hits": 1, "total": 1}
+    assert s["sensitivity_by_size"]["1-2 mm"] == {"value": 0.0, "hits": 0, "total": 1}
+    assert s["sensitivity_by_size"]["2-4 mm"]["hits"] == 1
+    assert s["sensitivity_ge1mm_peak200"] == {"value": 0.5, "hits": 1, "total": 2}
+    assert s["sensitivity_peak200"]["value"] == pytest.approx(2 / 3)
+    assert s["n_faint"] == 2
+    assert s["region_agreement"] == {"value": 0.5, "hits": 1, "total": 2}
+    assert s["false_positives_per_scan"] == pytest.approx(1.5)
+    assert s["false_positives_by_kind"]["negative"]["fp_per_scan"] == 1.0
+    assert s["centroid_error_in_plane_mm"]["max"] == pytest.approx(0.5 * 2**0.5)
+    assert s["seconds_per_scan"] == pytest.approx(1.0)
+
+
+def test_miliary_count_error():
+    truth = [_t(i, (10.0 * i, 0, 0)) for i in range(10)]
+    record = {"nodules": [_d((10.0 * i, 0, 0)) for i in range(8)], "possible_nodules": []}
+    o = score_scan("m", "miliary", truth, record, voxel_diagonal_mm=0.8)
+    assert summarize([o])["count_error_miliary"] == pytest.approx(0.2)
