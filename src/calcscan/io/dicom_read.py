@@ -361,6 +361,8 @@ def read_series(
     header = info.header
     provenance: dict[str, Any] = provenance_from_header(header)
     provenance.update(
+        study_instance_uid=info.study_uid or None,
+        series_instance_uid=info.series_uid,
         source_format="dicom",
         n_files=info.n_files,
         enhanced_multiframe=info.is_enhanced,

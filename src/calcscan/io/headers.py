@@ -171,7 +171,7 @@ def provenance_from_header(ds: Any) -> dict[str, Any]:
     if tsuid is not None:
         out["transfer_syntax_uid"] = str(tsuid)
         out["transfer_syntax"] = getattr(tsuid, "name", str(tsuid))
-    sop = ds.get("SOPClassUID")
-    if sop is not None:
+    sop = ds.get("SOPClassUID") or (meta.get("MediaStorageSOPClassUID") if meta else None)
+    if sop:
         out["sop_class"] = getattr(sop, "name", str(sop))
     return out
