@@ -92,6 +92,10 @@ from calcscan.cli import cohort as _cohort  # noqa: E402
 
 _cohort.register(app)
 
+from calcscan.cli import ddx as _ddx  # noqa: E402
+
+_ddx.register(app)
+
 
 def _fail(message: str, code: int) -> None:
     sys.stderr.write(f"error: {message}\n")

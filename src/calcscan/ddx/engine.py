@@ -1,0 +1,339 @@
+"""Deterministic, explainable differential-diagnosis engine.
+
+Score of an entity = log prior (base rate) + log age and sex factors + the sum of log likelihood
+ratios of the given findings (and of absent expected history items when a history list is
+given). Scores are normalised with a softmax into probabilities over the knowledge base.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from calcscan.ddx.findings import Findings, derive_lab_states
+from calcscan.ddx.kb import Entity, KnowledgeBase, load_kb
+from calcscan.ddx.nextsteps import next_steps
+from calcscan.ddx.vocab import MECHANISMS
+
+__all__ = ["Factor", "Hypothesis", "diagnose", "score_entity"]
+
+_MIN_REPORTED = math.log(1.1)
+DISCLAIMER = "Research tool, never a diagnosis: correlate with clinical findings and pathology."
+
+
+@dataclass(frozen=True)
+class Factor:
+    """One multiplicative factor of an entity's score, with its plain-words reason."""
+
+    lr: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    """A scored entity: log score, probability and the factors behind it."""
+
+    entity: Entity
+    score: float
+    probability: float
+    factors: tuple[Factor, ...]
+
+
+def _words(term: str) -> str:
+    return term.replace("_", " ")
+
+
+def _slot_factor(kb: KnowledgeBase, ent: Entity, slot: str, value: str) -> Factor | None:
+    listed = ent.slots[slot]
+    if not listed:
+        return None
+    label = f"{_words(slot)} '{_words(value)}'"
+    if value in listed:
+        lr = listed[value]
+        kind = "typical" if lr > 1 else "argues against it" if lr < 1 else "neutral"
+        return Factor(lr, f"{label} {kind}")
+    exponent = float(kb.meta["neighbour_exponent"])
+    default = float(kb.meta["slot_default_lr"].get(slot, 1.0))
+    best_lr, best_nb = default, ""
+    for a, b in kb.meta["neighbours"].get(slot, []):
+        nb = b if a == value else a if b == value else None
+        if nb in listed and listed[nb] > 1 and listed[nb] ** exponent > best_lr:
+            best_lr, best_nb = listed[nb] ** exponent, nb
+    if best_nb:
+        return Factor(best_lr, f"{label} is close to typical '{_words(best_nb)}'")
+    typical = ", ".join(
+        _words(t) for t, v in sorted(listed.items(), key=lambda kv: -kv[1]) if v > 1
+    )
+    return Factor(best_lr, f"{label} is not typical (typical: {typical})")
+
+
+def _binary_factors(
+    kb: KnowledgeBase, ent: Entity, slot: str, given: tuple[str, ...] | None
+) -> list[Factor]:
+    if given is None:
+        return []
+    listed = ent.slots[slot]
+    rates = kb.meta["base_rates"]
+    out = [
+        Factor(listed[t], f"{_words(slot)}: {_words(t)}")
+        for t in given
+        if t in listed and listed[t] != 1
+    ]
+    for term, lr in listed.items():
+        if term in given or lr <= 1:
+            continue
+        base = float(rates[slot].get(term, rates[f"{slot}_default"]))
+        absent = (1 - min(0.95, base * lr)) / (1 - base)
+        out.append(Factor(absent, f"no {_words(slot)} of {_words(term)} given (expected)"))
+    return out
+
+
+def _age_sex_factors(kb: KnowledgeBase, ent: Entity, f: Findings) -> list[Factor]:
+    out: list[Factor] = []
+    weights = kb.meta["age_factor"]
+    if f.age_years is not None:
+        lo, hi = ent.age_typical
+        plo, phi = ent.age_possible
+        age = f.age_years
+        if lo <= age <= hi:
+            out.append(
+                Factor(weights["typical"], f"age {age:g} y in the typical range {lo:g}-{hi:g} y")
+            )
+        elif plo <= age <= phi:
+            out.append(
+                Factor(weights["possible"], f"age {age:g} y outside the typical {lo:g}-{hi:g} y")
+            )
+        else:
+            out.append(
+                Factor(weights["outside"], f"age {age:g} y outside the reported {plo:g}-{phi:g} y")
+            )
+    if f.sex is not None:
+        share = ent.female_fraction if f.sex == "F" else 1 - ent.female_fraction
+        lr = max(float(kb.meta["sex_floor"]), 2 * share)
+        out.append(
+            Factor(lr, f"sex {f.sex} ({100 * ent.female_fraction:.0f}% of patients are female)")
+        )
+    return out
+
+
+def _region(f: Findings) -> str | None:
+    """Body region, implied by the 'face' or 'fingertips' distribution when not given."""
+    if f.body_region is not None:
+        return f.body_region
+    if "face" in f.distribution:
+        return "head_face"
+    if "fingertips" in f.distribution:
+        return "fingers"
+    return None
+
+
+def score_entity(
+    kb: KnowledgeBase, ent: Entity, f: Findings, lab_states: dict[str, str]
+) -> tuple[float, list[Factor]]:
+    """Log score of one entity and the factors behind it.
+
+    Parameters
+    ----------
+    kb : KnowledgeBase
+    ent : Entity
+    f : Findings
+    lab_states : dict
+        Output of :func:`calcscan.ddx.findings.derive_lab_states`.
+
+    Returns
+    -------
+    (float, list of Factor)
+        Natural-log score (unnormalised) and the factors (prior first).
+    """
+    prior = float(kb.meta["prevalence_weights"][ent.prevalence])
+    factors = [Factor(prior, f"base rate: {_words(ent.prevalence)}")]
+    factors += _age_sex_factors(kb, ent, f)
+    for slot, value in (("compartment", f.compartment), ("body_region", _region(f))):
+        if value is not None and value != "unknown":
+            factors.append(_slot_factor(kb, ent, slot, value) or Factor(1.0, ""))
+    for slot in ("morphology", "distribution"):
+        factors += [x for v in getattr(f, slot) if (x := _slot_factor(kb, ent, slot, v))]
+    if f.mineral in ("calcification", "ossification"):
+        lr = float(kb.meta["mineral_lr"][ent.mineral][f.mineral])
+        factors.append(Factor(lr, f"{f.mineral} (entity: {ent.mineral})"))
+    if f.size_mm is not None and ent.size_typical_mm is not None:
+        lo, hi = ent.size_typical_mm
+        inside = lo <= f.size_mm <= hi
+        lr = float(kb.meta["size_lr"]["inside" if inside else "outside"])
+        where = "within" if inside else "outside"
+        factors.append(Factor(lr, f"size {f.size_mm:g} mm {where} the typical {lo:g}-{hi:g} mm"))
+    for lab, state in lab_states.items():
+        lab_lr = ent.labs.get(lab, {}).get(state)
+        if lab_lr is not None and lab_lr != 1:
+            factors.append(Factor(lab_lr, f"{_words(lab)} {state}"))
+    factors += _binary_factors(kb, ent, "history", f.history)
+    factors += _binary_factors(kb, ent, "symptoms", f.symptoms)
+    if f.weeks_since_event is not None:
+        for rule in ent.timing:
+            if rule.min_weeks <= f.weeks_since_event < rule.max_weeks:
+                factors.append(
+                    Factor(rule.lr, f"{f.weeks_since_event:g} weeks since the event: {rule.note}")
+                )
+    score = sum(math.log(x.lr) for x in factors)
+    return score, factors
+
+
+def _softmax(scores: list[float]) -> list[float]:
+    top = max(scores)
+    exps = [math.exp(s - top) for s in scores]
+    total = sum(exps)
+    return [e / total for e in exps]
+
+
+def rank(kb: KnowledgeBase, f: Findings) -> tuple[list[Hypothesis], dict[str, str]]:
+    """Score every entity and rank them best first (ties broken by id, deterministic)."""
+    lab_states = derive_lab_states(f.labs, kb.meta["lab_rules"], f.age_years)
+    scored = [(ent, *score_entity(kb, ent, f, lab_states)) for ent in kb.entities]
+    probs = _softmax([s for _, s, _ in scored])
+    hyps = [Hypothesis(ent, s, p, tuple(fs)) for (ent, s, fs), p in zip(scored, probs, strict=True)]
+    hyps.sort(key=lambda h: (-h.score, h.entity.id))
+    return hyps, lab_states
+
+
+def _reasons(h: Hypothesis) -> tuple[list[str], list[str]]:
+    pro = sorted((x for x in h.factors[1:] if math.log(x.lr) >= _MIN_REPORTED), key=lambda x: -x.lr)
+    con = sorted((x for x in h.factors[1:] if math.log(x.lr) <= -_MIN_REPORTED), key=lambda x: x.lr)
+    prior = h.factors[0]
+    fmt = [f"{x.reason} (LR {x.lr:.2g})" for x in pro]
+    against = [f"{x.reason} (LR {x.lr:.2g})" for x in con]
+    if h.entity.prevalence in ("very_common", "common"):
+        fmt.append(prior.reason)
+    elif h.entity.prevalence in ("rare", "very_rare"):
+        against.append(prior.reason)
+    return fmt, against
+
+
+def _mechanism(
+    kb: KnowledgeBase, hyps: list[Hypothesis], labs: dict[str, str], f: Findings
+) -> dict[str, Any]:
+    mass = dict.fromkeys(MECHANISMS, 0.0)
+    for h in hyps:
+        mass[h.entity.mechanism] += h.probability
+    best = max(MECHANISMS, key=lambda m: (mass[m], -MECHANISMS.index(m)))
+    rules = kb.meta["lab_rules"]
+    reasoning = [" ".join(str(kb.meta["mechanism_notes"][best]).split())]
+    product = f.labs.get("ca_x_p_mg2_dl2")
+    if product is None and "calcium_mg_dl" in f.labs and "phosphate_mg_dl" in f.labs:
+        product = f.labs["calcium_mg_dl"] * f.labs["phosphate_mg_dl"]
+    if product is not None:
+        lo, hi = rules["ca_x_p_borderline_mg2_dl2"], rules["ca_x_p_high_mg2_dl2"]
+        verdict = (
+            "above the metastatic threshold: metastatic calcification favoured"
+            if product >= hi
+            else "in the 60-75 grey zone: metastatic calcification possible"
+            if product >= lo
+            else "below 60: metastatic calcification unlikely, dystrophic/idiopathic favoured"
+        )
+        reasoning.append(
+            f"Ca x P = {product:.0f} mg2/dL2, {verdict} (thresholds {lo}-{hi}; seeds 003, 004)"
+        )
+    if labs.get("calcium") == "normal" and labs.get("phosphate") == "normal":
+        reasoning.append(
+            "Normal serum calcium and phosphate: dystrophic or idiopathic, not metastatic."
+        )
+    if labs.get("renal_failure") == "true":
+        reasoning.append(
+            "Renal failure: the commonest cause of metastatic calcification (seed 003)."
+        )
+    if f.history and {
+        "injections",
+        "calcium_gluconate_infusion",
+        "calcium_therapy",
+        "vitamin_d_intake",
+        "cosmetic_filler",
+    } & set(f.history):
+        reasoning.append(
+            "Injection, infusion or supplementation history: consider iatrogenic calcification."
+        )
+    if f.mineral == "ossification":
+        reasoning.append(
+            "Ossification (cortex/trabeculae) given: heterotopic ossification or osteoma cutis."
+        )
+    top = [h for h in hyps[:10] if h.entity.mechanism == best][:3]
+    if top:
+        reasoning.append(
+            "Carried by: " + ", ".join(f"{h.entity.label} ({h.probability:.2f})" for h in top)
+        )
+    if not labs:
+        reasoning.append(
+            "No labs given: serum calcium, phosphate and renal function separate metastatic "
+            "from dystrophic calcification."
+        )
+    return {
+        "most_likely": best,
+        "probabilities": {m: round(mass[m], 4) for m in MECHANISMS},
+        "reasoning": reasoning,
+    }
+
+
+def _mineral(kb: KnowledgeBase, hyps: list[Hypothesis], f: Findings) -> dict[str, Any]:
+    p_oss = sum(h.probability for h in hyps if h.entity.mineral == "ossification")
+    p_either = sum(h.probability for h in hyps if h.entity.mineral == "either")
+    return {
+        "observed": f.mineral or "unknown",
+        "p_ossifying_entity": round(p_oss, 4),
+        "p_either": round(p_either, 4),
+        "guidance": [" ".join(str(g).split()) for g in kb.meta["mineral_guidance"]],
+    }
+
+
+def diagnose(f: Findings, *, top: int = 10, kb: KnowledgeBase | None = None) -> dict[str, Any]:
+    """Rank the differential for ``f`` and explain it (output of CONTRACTS.md section 3).
+
+    Parameters
+    ----------
+    f : Findings
+        Validated findings (:func:`calcscan.ddx.findings.parse_findings`).
+    top : int
+        Number of hypotheses in ``differential`` (probabilities are over the whole knowledge base).
+    kb : KnowledgeBase, optional
+        Defaults to the packaged knowledge base.
+
+    Returns
+    -------
+    dict
+        ``differential``, ``mechanism``, ``next_steps``, ``knowledge_base_version`` and extras
+        (``prior_only``, ``mineral``, ``derived_labs``, ``next_steps_detail``, ``disclaimer``).
+    """
+    kb = kb or load_kb()
+    hyps, lab_states = rank(kb, f)
+    differential = []
+    for h in hyps[: max(1, top)]:
+        pro, con = _reasons(h)
+        differential.append(
+            {
+                "id": h.entity.id,
+                "label": h.entity.label,
+                "synonyms": list(h.entity.synonyms),
+                "category": h.entity.category,
+                "mechanism": h.entity.mechanism,
+                "score": round(h.score, 4),
+                "probability": round(h.probability, 4),
+                "reasons_for": pro,
+                "reasons_against": con,
+                "references": [kb.cite(k, s) for k, s in h.entity.references],
+                "summary": h.entity.summary,
+            }
+        )
+    steps, detail = next_steps(kb, f, lab_states, [(h.entity, h.probability) for h in hyps])
+    prior_only = f.is_empty()
+    if prior_only:
+        steps.insert(0, "No findings given: this is a prior-only differential (base rates only).")
+    return {
+        "differential": differential,
+        "mechanism": _mechanism(kb, hyps, lab_states, f),
+        "mineral": _mineral(kb, hyps, f),
+        "next_steps": steps,
+        "next_steps_detail": detail,
+        "knowledge_base_version": kb.version,
+        "prior_only": prior_only,
+        "findings": f.to_dict(),
+        "derived_labs": lab_states,
+        "disclaimer": DISCLAIMER,
+    }
