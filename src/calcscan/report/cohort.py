@@ -177,9 +177,13 @@ def reference_rows(r: dict[str, Any]) -> list[dict[str, str]]:
     li, kw, ks = r["linear_count_age"], r["kruskal_decade"], r["kruskal_sex"]
 
     def fmt(block: Any, text: str) -> str:
+        if not _ok(block):
+            return _na(block)
+        values = {k: v for k, v in block.items() if v is not None}
+        values["P"] = "P " + _p(block.get("p", block.get("chi2_p")))
         try:
-            return text.format(**block) if _ok(block) else _na(block)
-        except (KeyError, TypeError, ValueError):
+            return text.format(**values)
+        except (KeyError, TypeError, ValueError, IndexError):
             return "n/a"
 
     raw = compare_proportions(
@@ -212,43 +216,46 @@ def reference_rows(r: dict[str, Any]) -> list[dict[str, str]]:
         },
         {
             "question": "Prevalence male vs female, P",
-            "cohort": fmt(prev, "{male:.3f} vs {female:.3f}, P={chi2_p:.3f}"),
+            "cohort": fmt(
+                {**prev, "male": 100 * (prev["male"] or 0), "female": 100 * (prev["female"] or 0)},
+                "{male:.1f}% vs {female:.1f}%, {P}",
+            ),
             "reference": "42.1% vs 42.0%, P=.971",
             "note": prev_note,
         },
         {
             "question": "Mean age male vs female, P",
-            "cohort": fmt(a, "{mean_male:.1f} vs {mean_female:.1f}, P={p:.3f}"),
+            "cohort": fmt(a, "{mean_male:.1f} vs {mean_female:.1f}, {P}"),
             "reference": "52 vs 51, P=.259",
             "note": "two-sample Z test",
         },
         {
             "question": "Logistic: age OR per year, P",
-            "cohort": fmt(lg.get("age") if _ok(lg) else lg, "{odds_ratio:.3f}, P={p:.2g}"),
+            "cohort": fmt(lg.get("age") if _ok(lg) else lg, "{odds_ratio:.3f}, {P}"),
             "reference": "1.02, P<.001",
             "note": "",
         },
         {
             "question": "Logistic: sex, P",
-            "cohort": fmt(lg.get("sex_male") if _ok(lg) else lg, "OR {odds_ratio:.2f}, P={p:.3f}"),
+            "cohort": fmt(lg.get("sex_male") if _ok(lg) else lg, "OR {odds_ratio:.2f}, {P}"),
             "reference": "OR 1.02, P=.826",
             "note": "the paper does not say which sex is the reference level; calcscan uses female",
         },
         {
             "question": "Linear regression count ~ age (positives)",
-            "cohort": fmt(li, "b={slope:.3f}, F({df[0]},{df[1]})={f:.2f}, P={p:.3f}, R²={r2:.3f}"),
+            "cohort": fmt(li, "b={slope:.3f}, F({df[0]},{df[1]})={f:.2f}, {P}, R²={r2:.3f}"),
             "reference": "b=0.13, F(1,551)=2.79, P=.095, R²=0.01",
             "note": f"P of F(1,551)=2.79 recomputed: {_f_sf(2.79, 1, 551):.3f}",
         },
         {
             "question": "Kruskal-Wallis by decade",
-            "cohort": fmt(kw, "H({df})={h:.2f}, P={p:.2g}"),
+            "cohort": fmt(kw, "H({df})={h:.2f}, {P}"),
             "reference": "H(8)=27.46, P<.001",
             "note": f"P of H(8)=27.46 recomputed: {_chi2_sf(27.46, 8):.5f}",
         },
         {
             "question": "Kruskal-Wallis by sex",
-            "cohort": fmt(ks, "H({df})={h:.3f}, P={p:.3f}"),
+            "cohort": fmt(ks, "H({df})={h:.3f}, {P}"),
             "reference": "H(1)=0.032, P=.857",
             "note": f"P of H(1)=0.032 recomputed: {_chi2_sf(0.032, 1):.3f}",
         },

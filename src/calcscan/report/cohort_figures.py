@@ -54,7 +54,7 @@ def figure2_scatter(df: pd.DataFrame, linear: dict[str, Any]) -> Any:
             label=(
                 f"y = {linear['intercept']:.2f} + {linear['slope']:.3f} x; "
                 f"F({linear['df'][0]},{linear['df'][1]}) = {linear['f']:.2f}, "
-                f"P = {_p(linear['p'])}, R² = {linear['r2']:.3f}"
+                f"P {_p(linear['p'])}, R² = {linear['r2']:.3f}"
             ),
         )
     ax.set_xlabel("Age (years)")
@@ -66,7 +66,7 @@ def figure2_scatter(df: pd.DataFrame, linear: dict[str, Any]) -> Any:
 
 
 def _p(p: float) -> str:
-    return "<.001" if p < 0.001 else f"{p:.3f}".lstrip("0")
+    return "< .001" if p < 0.001 else "= " + f"{p:.3f}".lstrip("0")
 
 
 def figure3_decades(result: dict[str, Any]) -> Any:
