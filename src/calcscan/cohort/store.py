@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 #: Default results database (a SQLite file in the working directory).
 DEFAULT_DB_URL = "sqlite:///results.db"
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+_LOCK_KEY = 0x63616C63  # "calc": advisory lock held while migrating a PostgreSQL store
 
 #: Columns of the de-identified study table, in export order.
 STUDY_COLUMNS: tuple[str, ...] = (
@@ -130,6 +131,8 @@ def _migrate(engine: Engine) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":  # concurrent runs: one migrates at a time
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "head")
 
