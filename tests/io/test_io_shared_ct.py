@@ -284,3 +284,18 @@ def test_jpeg_extended_12bit_lossy_decodes(shared_ct: Path) -> None:
     assert np.abs((hu - 1023.0) - ref).max() < 60.0
     scan = read_ct(path)
     assert any("check the rescale intercept" in w for w in scan.warnings)
+
+
+def test_describe_ge_head(shared_ct: Path) -> None:
+    from calcscan.io.describe import describe_scan, hu_statistics
+
+    folder = shared_ct / "dcm_qa_ct_GE_head/dicom"
+    scan = _read_cached(folder)
+    report = describe_scan(scan)
+    geo = report["geometry"]
+    assert geo["gantry_tilt_deg"] == pytest.approx(18.5, abs=0.05)
+    assert geo["axis_codes"] == "SPL"
+    assert geo["n_missing_slices"] == 0
+    assert report["hu"]["air_peak_hu"] == pytest.approx(air_peak_hu(scan.hu), abs=2.0)
+    assert 20 <= report["hu"]["soft_tissue_peak_hu"] <= 40  # README: +22 to +38 HU in heads
+    assert hu_statistics(scan.hu)["percentiles"]["p50"] < 0

@@ -25,7 +25,7 @@ from calcscan.io.discover import (
     discover_series,
 )
 from calcscan.io.headers import parse_patient_age, parse_patient_sex
-from calcscan.io.reader import inspect_input, read_ct
+from calcscan.io.reader import read_ct, read_ct_with_discovery
 from calcscan.io.volume_files import read_volume_file, write_nifti
 
 __all__ = [
@@ -39,10 +39,10 @@ __all__ = [
     "available_compressions",
     "choose_series",
     "discover_series",
-    "inspect_input",
     "parse_patient_age",
     "parse_patient_sex",
     "read_ct",
+    "read_ct_with_discovery",
     "read_dicom_frames",
     "read_volume_file",
     "write_dicom_series",

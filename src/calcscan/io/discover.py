@@ -459,5 +459,5 @@ def choose_series(
     if skipped:
         why += "; skipped " + ", ".join(skipped)
     reason = f"{best.label()}: {why}"
-    log.info("chose %s", reason)
+    log.debug("chose %s", reason)
     return best, reason

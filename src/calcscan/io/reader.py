@@ -9,11 +9,11 @@ from pathlib import Path
 
 from calcscan.errors import InputError
 from calcscan.io.dicom_read import read_series
-from calcscan.io.discover import DiscoveryResult, SeriesInfo, choose_series, discover_series
+from calcscan.io.discover import DiscoveryResult, choose_series, discover_series
 from calcscan.io.volume_files import read_volume_file, volume_format
 from calcscan.scan import CTScan
 
-__all__ = ["inspect_input", "read_ct"]
+__all__ = ["read_ct", "read_ct_with_discovery"]
 
 log = logging.getLogger(__name__)
 
@@ -55,40 +55,6 @@ def _discover_checked(root: Path, shown: str) -> DiscoveryResult:
     return found
 
 
-def inspect_input(
-    path: str | Path, *, series_uid: str | None = None
-) -> tuple[DiscoveryResult | None, SeriesInfo | None, str]:
-    """Discover the series of an input without reading pixels.
-
-    Parameters
-    ----------
-    path : str or Path
-    series_uid : str, optional
-        Force this series.
-
-    Returns
-    -------
-    (DiscoveryResult or None, SeriesInfo or None, str)
-        For DICOM input the discovery, the chosen series and the reason; for volume files
-        ``(None, None, format)``.
-    """
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"path does not exist: {path}; check the path")
-    fmt = volume_format(p) if p.is_file() else None
-    if fmt is not None:
-        return None, None, fmt
-    if p.is_file() and zipfile.is_zipfile(p):
-        with tempfile.TemporaryDirectory(prefix="calcscan_zip_") as tmp:
-            _extract_zip(p, Path(tmp))
-            found = _discover_checked(Path(tmp), str(path))
-            chosen, reason = choose_series(found.series, series_uid=series_uid)
-            return found, chosen, reason
-    found = _discover_checked(p, str(path))
-    chosen, reason = choose_series(found.series, series_uid=series_uid)
-    return found, chosen, reason
-
-
 def read_ct(path: str | Path, *, series_uid: str | None = None) -> CTScan:
     """Read a CT from a DICOM folder, study folder, .zip, NIfTI, NRRD or MHA/MHD file.
 
@@ -106,8 +72,8 @@ def read_ct(path: str | Path, *, series_uid: str | None = None) -> CTScan:
     Returns
     -------
     CTScan
-        HU volume (slice, row, col) float32, LPS affine, per-slice positions, provenance,
-        age/sex and warnings.
+        HU volume (slice, row, col) float32 (int16 for integer volume files), LPS affine,
+        per-slice positions, provenance, age/sex and warnings.
 
     Raises
     ------
@@ -116,27 +82,37 @@ def read_ct(path: str | Path, *, series_uid: str | None = None) -> CTScan:
     UsageError
         ``series_uid`` not found in the input (exit code 1).
     """
+    return read_ct_with_discovery(path, series_uid=series_uid)[0]
+
+
+def read_ct_with_discovery(
+    path: str | Path, *, series_uid: str | None = None
+) -> tuple[CTScan, DiscoveryResult | None]:
+    """Like :func:`read_ct`, also returning the DICOM discovery (None for volume files).
+
+    Headers are read once: the same discovery chooses the series and describes the input
+    (``calcscan info``).
+    """
     p = Path(path)
     if not p.exists():
         raise InputError(f"path does not exist: {path}; check the path")
     if p.is_file():
         if volume_format(p) is not None:
-            return read_volume_file(p, source_path=str(path))
+            return read_volume_file(p, source_path=str(path)), None
         if zipfile.is_zipfile(p):
             with tempfile.TemporaryDirectory(prefix="calcscan_zip_") as tmp:
                 _extract_zip(p, Path(tmp))
-                scan = _read_dicom(Path(tmp), str(path), series_uid)
+                scan, found = _read_dicom(Path(tmp), str(path), series_uid)
             scan.provenance["source_format"] = "dicom-zip"
-            return scan
+            return scan, found
     return _read_dicom(p, str(path), series_uid)
 
 
-def _read_dicom(root: Path, shown: str, series_uid: str | None) -> CTScan:
+def _read_dicom(root: Path, shown: str, series_uid: str | None) -> tuple[CTScan, DiscoveryResult]:
     found = _discover_checked(root, shown)
     chosen, reason = choose_series(found.series, series_uid=series_uid)
     log.info("%s: %d series found; chose %s", shown, len(found.series), reason)
-    corrupt = found.corrupt
-    scan = read_series(chosen, source_path=shown, reason=reason, skipped_corrupt=corrupt)
+    scan = read_series(chosen, source_path=shown, reason=reason, skipped_corrupt=found.corrupt)
     scan.provenance["n_series_found"] = len(found.series)
     scan.provenance["n_non_dicom_files"] = len(found.non_dicom)
-    return scan
+    return scan, found
