@@ -6,6 +6,7 @@ unreachable database), 2 some studies failed (listed by ``calcscan cohort failur
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -121,6 +122,9 @@ def register(app: typer.Typer) -> None:
         from calcscan.cohort.runner import run_cohort
 
         detect_config = _load_config(config, threshold_hu)
+        if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+            # one line per study from the reader would drown the progress bar (-vv shows it)
+            logging.getLogger("calcscan.io").setLevel(logging.WARNING)
         bar = Progress(
             TextColumn("[progress.description]{task.description}"),
             BarColumn(),
