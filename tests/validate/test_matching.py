@@ -80,8 +80,8 @@ def test_score_and_summarize_strata():
         "possible_nodules": [_d((60, 0, 0)), _d((0, -50, 0))],
     }
     o = score_scan("s", "insertion", truth, record, voxel_diagonal_mm=0.8, seconds=2.0)
-    assert o.false_positives == 2  # (0,50,0) counted and (0,-50,0) possible
-    assert o.false_positives_counted == 1
+    assert o.false_positives == 1  # (0,50,0) counted
+    assert o.possible_unmatched == 1  # (0,-50,0)
     neg = score_scan("neg", "negative", [], {"nodules": [_d((1, 1, 1))]}, voxel_diagonal_mm=1)
     s = summarize([o, neg])
     assert s["sensitivity_by_size"]["0.6-1 mm"] == {"value": 1.0, "hits": 1, "total": 1}
@@ -91,10 +91,25 @@ def test_score_and_summarize_strata():
     assert s["sensitivity_peak200"]["value"] == pytest.approx(2 / 3)
     assert s["n_faint"] == 2
     assert s["region_agreement"] == {"value": 0.5, "hits": 1, "total": 2}
-    assert s["false_positives_per_scan"] == pytest.approx(1.5)
+    assert s["false_positives_per_scan"] == pytest.approx(1.0)
+    assert s["max_false_positives"] == 1
+    assert s["possible_unmatched_per_scan"] == pytest.approx(0.5)
     assert s["false_positives_by_kind"]["negative"]["fp_per_scan"] == 1.0
     assert s["centroid_error_in_plane_mm"]["max"] == pytest.approx(0.5 * 2**0.5)
     assert s["seconds_per_scan"] == pytest.approx(1.0)
+
+
+def test_counted_detections_are_matched_before_possible_ones():
+    truth = [_t(1, (0, 0, 0), d=1.5)]
+    record = {"nodules": [_d((1.5, 0, 0))], "possible_nodules": [_d((0.1, 0, 0))]}
+    o = score_scan("s", "phantom", truth, record, voxel_diagonal_mm=0.8)
+    assert o.rows[0]["hit_counted"] and o.false_positives == 0 and o.possible_unmatched == 1
+    only_possible = score_scan(
+        "p", "phantom", truth, {"possible_nodules": [_d((0.1, 0, 0))]}, voxel_diagonal_mm=0.8
+    )
+    s = summarize([only_possible])
+    assert s["sensitivity_peak200"]["value"] == 1.0
+    assert s["sensitivity_counted_peak200"]["value"] == 0.0
 
 
 def test_miliary_count_error():

@@ -36,12 +36,14 @@ class ScanOutcome:
     seconds : float
         Detection time.
     rows : list of dict
-        One row per truth nodule: diameter_mm, rendered_peak_hu, faint, hit, region_truth,
-        region_detected, in_plane_error_mm.
+        One row per truth nodule: its truth (centroid, diameter, density, ring, shape, depth,
+        rendered peak, region, side), ``faint``, ``hit`` (matched by a counted or possible
+        detection), ``hit_counted`` (matched by a counted one), the detected region/side and
+        the in-plane centroid error.
     false_positives : int
-        Detections (counted or possible) matching no truth nodule.
-    false_positives_counted : int
         Counted (definite) detections matching no truth nodule.
+    possible_unmatched : int
+        Possible (not counted) detections matching no truth nodule.
     n_truth, n_counted : int
         Truth nodules and counted detections (for the count error).
     """
@@ -51,7 +53,7 @@ class ScanOutcome:
     seconds: float
     rows: list[dict[str, Any]] = field(default_factory=list)
     false_positives: int = 0
-    false_positives_counted: int = 0
+    possible_unmatched: int = 0
     n_truth: int = 0
     n_counted: int = 0
 
@@ -67,44 +69,50 @@ def score_scan(
     seconds: float = 0.0,
     faint_peak_hu: float = FAINT_PEAK_HU,
 ) -> ScanOutcome:
-    """Match one record's nodules and possible nodules to truth and score them.
+    """Match one record's nodules, then its possible nodules, to truth and score them.
 
-    A detection matched to a faint truth nodule (rendered peak < ``faint_peak_hu``) is not a
-    false positive; the faint nodule is neither hit nor miss (``faint=True`` in its row).
+    Counted nodules are matched first (Hungarian, one-to-one); the truth nodules they leave
+    unmatched are then matched to the possible nodules, so a possible detection never takes a
+    truth nodule away from a counted one. A detection matched to a faint truth nodule (rendered
+    peak < ``faint_peak_hu``) is not a false positive; the faint nodule is neither hit nor miss
+    (``faint=True`` in its row).
     """
     counted = list(record.get("nodules") or [])
     possible = list(record.get("possible_nodules") or [])
-    dets = counted + possible
-    m = match_detections(truth, dets, voxel_diagonal_mm=voxel_diagonal_mm)
-    by_truth = {t: (d, dist) for (t, d), dist in zip(m.pairs, m.distances_mm, strict=True)}
+    m1 = match_detections(truth, counted, voxel_diagonal_mm=voxel_diagonal_mm)
+    rest = list(m1.unmatched_truth)
+    m2 = match_detections([truth[i] for i in rest], possible, voxel_diagonal_mm=voxel_diagonal_mm)
+    by_truth: dict[int, dict[str, Any]] = {t: counted[d] for t, d in m1.pairs}
+    by_truth.update({rest[t]: possible[d] for t, d in m2.pairs})
+    counted_hits = {t for t, _ in m1.pairs}
     out = ScanOutcome(name=name, kind=kind, seconds=seconds, n_truth=len(truth))
     out.n_counted = len(counted)
     for i, tn in enumerate(truth):
-        faint = not (tn.rendered_peak_hu >= faint_peak_hu)
+        det = by_truth.get(i)
         row: dict[str, Any] = {
+            "centroid_lps_mm": list(tn.centroid_lps_mm),
             "diameter_mm": tn.diameter_mm,
+            "density_hu": tn.density_hu,
+            "ring": tn.ring,
+            "shape": tn.shape,
+            "depth_mm": tn.depth_mm,
             "rendered_peak_hu": tn.rendered_peak_hu,
-            "faint": faint,
-            "hit": i in by_truth,
+            "faint": not (tn.rendered_peak_hu >= faint_peak_hu),
+            "hit": det is not None,
+            "hit_counted": i in counted_hits,
             "region_truth": tn.region,
             "side_truth": tn.side,
-            "region_detected": None,
-            "side_detected": None,
-            "counted": None,
+            "region_detected": None if det is None else det.get("region"),
+            "side_detected": None if det is None else det.get("side"),
             "in_plane_error_mm": None,
         }
-        if i in by_truth:
-            j, _ = by_truth[i]
-            det = dets[j]
-            row["region_detected"] = det.get("region")
-            row["side_detected"] = det.get("side")
-            row["counted"] = j < len(counted)
+        if det is not None:
             row["in_plane_error_mm"] = in_plane_error_mm(
                 tn.centroid_lps_mm, det["centroid_lps_mm"], slice_normal
             )
         out.rows.append(row)
-    out.false_positives = len(m.unmatched_detections)
-    out.false_positives_counted = sum(1 for j in m.unmatched_detections if j < len(counted))
+    out.false_positives = len(m1.unmatched_detections)
+    out.possible_unmatched = len(m2.unmatched_detections)
     return out
 
 
@@ -132,14 +140,18 @@ def summarize(outcomes: Sequence[ScanOutcome]) -> dict[str, Any]:
     -------
     dict
         ``sensitivity_by_size`` (non-faint nodules by size bin), ``sensitivity_ge1mm_peak200``,
-        ``sensitivity_peak200``, ``false_positives_per_scan`` (all detections, and counted
-        only), by kind, ``region_agreement`` (matched, non-faint nodules with a known region),
+        ``sensitivity_peak200`` (hit = matched by a counted or possible detection), the same
+        two with counted detections only (``sensitivity_counted_*``),
+        ``false_positives_per_scan`` (counted detections matching no truth; also
+        ``max_false_positives``, by kind, and ``possible_unmatched_per_scan``),
+        ``region_agreement`` (matched, non-faint nodules with a known region),
         ``side_agreement``, ``count_error_miliary`` (mean |counted - truth| / truth over miliary
         scans), ``centroid_error_in_plane_mm`` (mean, p95, max), ``seconds_per_scan``,
         ``n_scans``, ``n_truth``, ``n_faint``.
     """
     bins = {_bin_label(lo, hi): Tally() for lo, hi in SIZE_BINS_MM}
     ge1, allp = Tally(), Tally()
+    ge1_c, allp_c = Tally(), Tally()
     reg, side = Tally(), Tally()
     errors: list[float] = []
     n_faint = 0
@@ -156,9 +168,13 @@ def summarize(outcomes: Sequence[ScanOutcome]) -> dict[str, Any]:
                     bins[label].hits += int(r["hit"])
             allp.total += 1
             allp.hits += int(r["hit"])
+            allp_c.total += 1
+            allp_c.hits += int(r["hit_counted"])
             if d >= 1.0:
                 ge1.total += 1
                 ge1.hits += int(r["hit"])
+                ge1_c.total += 1
+                ge1_c.hits += int(r["hit_counted"])
             if r["hit"]:
                 if r["region_truth"] is not None:
                     reg.total += 1
@@ -173,8 +189,8 @@ def summarize(outcomes: Sequence[ScanOutcome]) -> dict[str, Any]:
         k: {
             "scans": sum(1 for o in outcomes if o.kind == k),
             "fp_per_scan": _mean([o.false_positives for o in outcomes if o.kind == k]),
-            "fp_counted_per_scan": _mean(
-                [o.false_positives_counted for o in outcomes if o.kind == k]
+            "possible_unmatched_per_scan": _mean(
+                [o.possible_unmatched for o in outcomes if o.kind == k]
             ),
             "max_fp": max((o.false_positives for o in outcomes if o.kind == k), default=0),
         }
@@ -193,8 +209,11 @@ def summarize(outcomes: Sequence[ScanOutcome]) -> dict[str, Any]:
         "sensitivity_by_size": {k: _tally(t) for k, t in bins.items()},
         "sensitivity_ge1mm_peak200": _tally(ge1),
         "sensitivity_peak200": _tally(allp),
+        "sensitivity_counted_ge1mm_peak200": _tally(ge1_c),
+        "sensitivity_counted_peak200": _tally(allp_c),
         "false_positives_per_scan": _mean([o.false_positives for o in outcomes]),
-        "false_positives_counted_per_scan": _mean([o.false_positives_counted for o in outcomes]),
+        "max_false_positives": max((o.false_positives for o in outcomes), default=0),
+        "possible_unmatched_per_scan": _mean([o.possible_unmatched for o in outcomes]),
         "false_positives_by_kind": fp_by_kind,
         "region_agreement": _tally(reg),
         "side_agreement": _tally(side),

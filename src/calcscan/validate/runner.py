@@ -71,7 +71,7 @@ class ValidationRun:
                     "n_truth": o.n_truth,
                     "n_counted": o.n_counted,
                     "false_positives": o.false_positives,
-                    "false_positives_counted": o.false_positives_counted,
+                    "possible_unmatched": o.possible_unmatched,
                     "missed": [r for r in o.rows if not r["hit"] and not r["faint"]],
                 }
                 for o in self.outcomes

@@ -24,19 +24,29 @@ def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
     rows = [
         ("sensitivity, >= 1 mm and peak >= 200 HU", _tally(summary["sensitivity_ge1mm_peak200"])),
         ("sensitivity, peak >= 200 HU", _tally(summary["sensitivity_peak200"])),
+        (
+            "  counted only, >= 1 mm and peak >= 200 HU",
+            _tally(summary["sensitivity_counted_ge1mm_peak200"]),
+        ),
+        ("  counted only, peak >= 200 HU", _tally(summary["sensitivity_counted_peak200"])),
     ]
     for label, t in summary["sensitivity_by_size"].items():
         rows.append((f"sensitivity {label} (peak >= 200 HU)", _tally(t)))
-    rows.append(("false positives per scan (all)", _fmt(summary["false_positives_per_scan"])))
     rows.append(
-        ("false positives per scan (counted)", _fmt(summary["false_positives_counted_per_scan"]))
+        (
+            "false positives per scan (counted)",
+            f"{_fmt(summary['false_positives_per_scan'])} (max {summary['max_false_positives']})",
+        )
+    )
+    rows.append(
+        ("unmatched possible nodules per scan", _fmt(summary["possible_unmatched_per_scan"]))
     )
     for kind, k in summary["false_positives_by_kind"].items():
         rows.append(
             (
                 f"  FP/scan {kind} ({k['scans']} scans)",
-                f"{_fmt(k['fp_per_scan'])} (counted {_fmt(k['fp_counted_per_scan'])}, "
-                f"max {k['max_fp']})",
+                f"{_fmt(k['fp_per_scan'])} (max {k['max_fp']}, unmatched possible "
+                f"{_fmt(k['possible_unmatched_per_scan'])})",
             )
         )
     rows.append(("region agreement (phantoms)", _tally(summary["region_agreement"])))
