@@ -222,3 +222,43 @@ def test_bad_findings_are_one_line_usage_errors(data: object, needle: str) -> No
         parse_findings(data)
     assert needle in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_mimics_compared_with_cues_to_look_for() -> None:
+    f = parse_findings(
+        {"age_years": 60, "body_region": "head_face", "compartment": "subcutaneous",
+         "morphology": ["punctate"], "distribution": ["face", "multiple", "symmetric"]}
+    )  # fmt: skip
+    result = diagnose(f)
+    assert result["differential"][0]["id"] == "miliary_osteoma_cutis"
+    mimics = {m["id"]: m for m in result["mimics"]}
+    assert {"dermal_filler", "secondary_osteoma_cutis", "pseudohypoparathyroidism"} <= set(mimics)
+    assert "history: cosmetic filler" in mimics["dermal_filler"]["would_favour_it"]
+    assert "history: acne" in mimics["secondary_osteoma_cutis"]["would_favour_it"]
+    assert all(m["bayes_factor_vs_top"] < 1 for m in result["mimics"])
+    # A cosmetic filler history raises the filler; linear deposits along tracks put it first.
+    p_before = mimics["dermal_filler"]["probability"]
+    filler = diagnose(parse_findings({**f.to_dict(), "history": ["cosmetic_filler"]}))
+    p_after = next(d["probability"] for d in filler["differential"] if d["id"] == "dermal_filler")
+    assert p_after > 10 * p_before
+    tracks = {**f.to_dict(), "history": ["cosmetic_filler"], "morphology": ["linear"]}
+    assert diagnose(parse_findings(tracks))["differential"][0]["id"] == "dermal_filler"
+
+
+def test_face_and_head_face_are_counted_once() -> None:
+    both = {"body_region": "head_face", "distribution": ["face"]}
+    one = {"body_region": "head_face"}
+    s_both = {d["id"]: d["score"] for d in diagnose(parse_findings(both), top=80)["differential"]}
+    s_one = {d["id"]: d["score"] for d in diagnose(parse_findings(one), top=80)["differential"]}
+    assert math.isclose(s_both["miliary_osteoma_cutis"], s_one["miliary_osteoma_cutis"])
+
+
+def test_site_text_fills_body_region() -> None:
+    result = diagnose(parse_findings({"site": "fingertips of both hands", "sex": "F"}))
+    assert result["derived_from_site"] == {
+        "body_region": "fingers",
+        "distribution": ["fingertips", "bilateral"],
+    }
+    assert result["differential"][0]["id"] == "scleroderma_calcinosis"
+    explicit = diagnose(parse_findings({"site": "left thigh", "body_region": "knee"}))
+    assert "body_region" not in explicit["derived_from_site"]

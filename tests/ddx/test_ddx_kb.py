@@ -134,6 +134,21 @@ def test_minimal_valid_kb_loads(tmp_path: Path) -> None:
             "timing",
         ),
         ("compartment: {subcutaneous: strong}", "mimics: [no_such_entity]", "mimics"),
+        (
+            "mineral: calcification",
+            "mineral: calcification\n  mismatch_lr: {colour: 0.1}",
+            "mismatch_lr",
+        ),
+        (
+            "mineral: calcification",
+            "mineral: calcification\n  mismatch_lr: {compartment: 3}",
+            "mismatch_lr",
+        ),
+        (
+            "mineral: calcification",
+            "mineral: calcification\n  mismatch_lr: {body_region: 0.1}",
+            "mismatch_lr.body_region",
+        ),
     ],
 )
 def test_validation_names_entity_and_field(tmp_path: Path, old: str, new: str, field: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -84,40 +85,60 @@ def build_findings_dict(base: dict[str, Any], flags: dict[str, Any]) -> dict[str
     return out
 
 
+def _short(reason: str) -> str:
+    """Table form of a reason: drop the '(typical: ...)' list kept in the JSON."""
+    return re.sub(r" \(typical: [^)]*\)", "", reason)
+
+
 def _render(result: dict[str, Any], summary: dict[str, Any] | None, notes: list[str]) -> None:
     from rich.panel import Panel
     from rich.table import Table
 
     from calcscan.cli.console import out_console
 
-    title = "Differential diagnosis" + (
-        " (PRIOR ONLY: no findings given)" if result["prior_only"] else ""
-    )
-    table = Table(title=title, show_lines=True)
-    table.add_column("#", justify="right")
-    table.add_column("Diagnosis")
-    table.add_column("Mechanism")
-    table.add_column("P", justify="right")
-    table.add_column("For")
-    table.add_column("Against")
+    title = "Differential diagnosis"
+    if result["prior_only"]:
+        title += " (PRIOR ONLY: no findings given)"
+    table = Table(title=title, show_lines=True, expand=True)
+    table.add_column("#", justify="right", ratio=1)
+    table.add_column("Diagnosis", ratio=6)
+    table.add_column("P", justify="right", ratio=2)
+    table.add_column("For", ratio=7)
+    table.add_column("Against", ratio=6)
     for i, h in enumerate(result["differential"], 1):
         table.add_row(
             str(i),
-            h["label"],
-            h["mechanism"],
+            f"{h['label']}\n[dim]{h['mechanism']}[/dim]",
             f"{h['probability']:.3f}",
-            "\n".join(h["reasons_for"][:3]),
-            "\n".join(h["reasons_against"][:2]),
+            "\n".join(_short(r) for r in h["reasons_for"][:3]),
+            "\n".join(_short(r) for r in h["reasons_against"][:2]),
         )
     if summary is not None:
-        out_console.print(Panel(json.dumps(summary), title="detect record"))
+        counts = ", ".join(f"{k} {v}" for k, v in summary["counts_by_region"].items())
+        out_console.print(
+            Panel(
+                f"{summary['nodule_count']} nodules ({counts});"
+                f" sides: {', '.join(summary['sides'])};"
+                f" median diameter {summary['median_diameter_mm']} mm, depth"
+                f" {summary['median_depth_mm']} mm",
+                title=f"detect record {summary.get('study_key') or ''}",
+            )
+        )
         out_console.print(Panel("\n".join(f"- {n}" for n in notes), title="facial dermal nodules"))
     out_console.print(table)
+    if result.get("mimics"):
+        mt = Table(title=f"{result['differential'][0]['label']} versus its mimics", expand=True)
+        mt.add_column("Mimic / secondary cause", ratio=5)
+        mt.add_column("Bayes factor vs leader", justify="right", ratio=2)
+        mt.add_column("Would favour it", ratio=5)
+        for m in result["mimics"]:
+            mt.add_row(
+                m["label"], f"{m['bayes_factor_vs_top']:.2g}", ", ".join(m["would_favour_it"])
+            )
+        out_console.print(mt)
     mech = result["mechanism"]
-    out_console.print(
-        f"[bold]Mechanism:[/bold] {mech['most_likely']}  "
-        + "  ".join(f"{k} {v:.2f}" for k, v in mech["probabilities"].items())
-    )
+    probs = "  ".join(f"{k} {v:.2f}" for k, v in mech["probabilities"].items())
+    out_console.print(f"[bold]Mechanism:[/bold] {mech['most_likely']}  ({probs})")
     for line in mech["reasoning"]:
         out_console.print(f"  - {line}")
     out_console.print("[bold]Calcification vs ossification:[/bold]")

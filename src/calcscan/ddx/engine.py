@@ -11,12 +11,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from calcscan.ddx.findings import Findings, derive_lab_states
+from calcscan.ddx.findings import Findings, derive_lab_states, interpret_site
 from calcscan.ddx.kb import Entity, KnowledgeBase, load_kb
 from calcscan.ddx.nextsteps import next_steps
 from calcscan.ddx.vocab import MECHANISMS
 
-__all__ = ["Factor", "Hypothesis", "diagnose", "score_entity"]
+__all__ = ["Factor", "Hypothesis", "compare_mimics", "diagnose", "rank", "score_entity"]
 
 _MIN_REPORTED = math.log(1.1)
 DISCLAIMER = "Research tool, never a diagnosis: correlate with clinical findings and pathology."
@@ -28,6 +28,7 @@ class Factor:
 
     lr: float
     reason: str
+    key: str = ""
 
 
 @dataclass(frozen=True)
@@ -52,20 +53,22 @@ def _slot_factor(kb: KnowledgeBase, ent: Entity, slot: str, value: str) -> Facto
     if value in listed:
         lr = listed[value]
         kind = "typical" if lr > 1 else "argues against it" if lr < 1 else "neutral"
-        return Factor(lr, f"{label} {kind}")
+        return Factor(lr, f"{label} {kind}", f"{slot}:{value}")
     exponent = float(kb.meta["neighbour_exponent"])
-    default = float(kb.meta["slot_default_lr"].get(slot, 1.0))
+    default = ent.mismatch_lr.get(slot, float(kb.meta["slot_default_lr"].get(slot, 1.0)))
     best_lr, best_nb = default, ""
     for a, b in kb.meta["neighbours"].get(slot, []):
         nb = b if a == value else a if b == value else None
         if nb in listed and listed[nb] > 1 and listed[nb] ** exponent > best_lr:
             best_lr, best_nb = listed[nb] ** exponent, nb
     if best_nb:
-        return Factor(best_lr, f"{label} is close to typical '{_words(best_nb)}'")
+        return Factor(
+            best_lr, f"{label} is close to typical '{_words(best_nb)}'", f"{slot}:{value}"
+        )
     typical = ", ".join(
         _words(t) for t, v in sorted(listed.items(), key=lambda kv: -kv[1]) if v > 1
     )
-    return Factor(best_lr, f"{label} is not typical (typical: {typical})")
+    return Factor(best_lr, f"{label} is not typical (typical: {typical})", f"{slot}:{value}")
 
 
 def _binary_factors(
@@ -76,7 +79,7 @@ def _binary_factors(
     listed = ent.slots[slot]
     rates = kb.meta["base_rates"]
     out = [
-        Factor(listed[t], f"{_words(slot)}: {_words(t)}")
+        Factor(listed[t], f"{_words(slot)}: {_words(t)}", f"{slot}:{t}")
         for t in given
         if t in listed and listed[t] != 1
     ]
@@ -156,7 +159,7 @@ def score_entity(
         factors += [x for v in getattr(f, slot) if (x := _slot_factor(kb, ent, slot, v))]
     if f.mineral in ("calcification", "ossification"):
         lr = float(kb.meta["mineral_lr"][ent.mineral][f.mineral])
-        factors.append(Factor(lr, f"{f.mineral} (entity: {ent.mineral})"))
+        factors.append(Factor(lr, f"{f.mineral} (entity: {ent.mineral})", f"mineral:{f.mineral}"))
     if f.size_mm is not None and ent.size_typical_mm is not None:
         lo, hi = ent.size_typical_mm
         inside = lo <= f.size_mm <= hi
@@ -166,7 +169,7 @@ def score_entity(
     for lab, state in lab_states.items():
         lab_lr = ent.labs.get(lab, {}).get(state)
         if lab_lr is not None and lab_lr != 1:
-            factors.append(Factor(lab_lr, f"{_words(lab)} {state}"))
+            factors.append(Factor(lab_lr, f"{_words(lab)} {state}", f"labs:{lab}"))
     factors += _binary_factors(kb, ent, "history", f.history)
     factors += _binary_factors(kb, ent, "symptoms", f.symptoms)
     if f.weeks_since_event is not None:
@@ -175,8 +178,26 @@ def score_entity(
                 factors.append(
                     Factor(rule.lr, f"{f.weeks_since_event:g} weeks since the event: {rule.note}")
                 )
+    factors = _count_redundant_once(kb, factors)
     score = sum(math.log(x.lr) for x in factors)
     return score, factors
+
+
+def _count_redundant_once(kb: KnowledgeBase, factors: list[Factor]) -> list[Factor]:
+    """Keep one factor (the most informative) of each group of redundant findings.
+
+    Naive Bayes assumes independent findings; findings that restate each other (body region
+    'head_face' and distribution 'face', 'ring_like' and 'central_lucency', dialysis and chronic
+    kidney disease ...) are listed in ``meta.yaml: redundant_groups`` and counted once.
+    """
+    out = list(factors)
+    for group in kb.meta.get("redundant_groups", []):
+        members = [x for x in out if x.key in group]
+        if len(members) < 2:
+            continue
+        keep = max(members, key=lambda x: (abs(math.log(x.lr)), x.lr))
+        out = [x for x in out if x is keep or x not in members]
+    return out
 
 
 def _softmax(scores: list[float]) -> list[float]:
@@ -283,6 +304,65 @@ def _mineral(kb: KnowledgeBase, hyps: list[Hypothesis], f: Findings) -> dict[str
     }
 
 
+def _present_keys(f: Findings) -> set[str]:
+    keys = {f"compartment:{f.compartment}", f"body_region:{_region(f)}", f"mineral:{f.mineral}"}
+    keys |= {f"morphology:{t}" for t in f.morphology} | {
+        f"distribution:{t}" for t in f.distribution
+    }
+    keys |= {f"history:{t}" for t in f.history or ()} | {f"symptoms:{t}" for t in f.symptoms or ()}
+    return keys
+
+
+def compare_mimics(hyps: list[Hypothesis], f: Findings) -> list[dict[str, Any]]:
+    """The leading entity against the mimics its knowledge-base entry lists.
+
+    Parameters
+    ----------
+    hyps : list of Hypothesis
+        Ranked hypotheses (best first).
+    f : Findings
+
+    Returns
+    -------
+    list of dict
+        One row per mimic: ``id``, ``label``, ``probability``, ``bayes_factor_vs_top`` (how much
+        less likely than the leader given the findings) and ``would_favour_it``: its strongest
+        typical findings that were not reported (what to look for).
+    """
+    if not hyps or not hyps[0].entity.mimics:
+        return []
+    top = hyps[0]
+    by_id = {h.entity.id: h for h in hyps}
+    present = _present_keys(f)
+    # A different value of an observed single-valued slot is not something to look for.
+    observed_single = {
+        slot
+        for slot, value in (("compartment", f.compartment), ("body_region", _region(f)))
+        if value not in (None, "unknown")
+    }
+    rows: list[dict[str, Any]] = []
+    for mimic_id in top.entity.mimics:
+        h = by_id[mimic_id]
+        cues = [
+            (lr, f"{_words(slot)}: {_words(term)}")
+            for slot, terms in h.entity.slots.items()
+            for term, lr in terms.items()
+            if lr >= 5 and f"{slot}:{term}" not in present and slot not in observed_single
+        ]
+        cues.sort(key=lambda c: (-c[0], c[1]))
+        rows.append(
+            {
+                "id": mimic_id,
+                "label": h.entity.label,
+                "probability": round(h.probability, 6),
+                "bayes_factor_vs_top": float(f"{math.exp(h.score - top.score):.3g}"),
+                "would_favour_it": [c[1] for c in cues[:4]],
+            }
+        )
+    rows.sort(key=lambda r: -float(r["bayes_factor_vs_top"]))
+    return rows
+
+
 def diagnose(f: Findings, *, top: int = 10, kb: KnowledgeBase | None = None) -> dict[str, Any]:
     """Rank the differential for ``f`` and explain it (output of CONTRACTS.md section 3).
 
@@ -302,6 +382,7 @@ def diagnose(f: Findings, *, top: int = 10, kb: KnowledgeBase | None = None) -> 
         (``prior_only``, ``mineral``, ``derived_labs``, ``next_steps_detail``, ``disclaimer``).
     """
     kb = kb or load_kb()
+    f, from_site = interpret_site(f, kb.meta.get("site_keywords", []))
     hyps, lab_states = rank(kb, f)
     differential = []
     for h in hyps[: max(1, top)]:
@@ -322,11 +403,22 @@ def diagnose(f: Findings, *, top: int = 10, kb: KnowledgeBase | None = None) -> 
             }
         )
     steps, detail = next_steps(kb, f, lab_states, [(h.entity, h.probability) for h in hyps])
+    mimics = compare_mimics(hyps, f)
+    if not steps:
+        checks = [
+            f"{m['would_favour_it'][0]} ({m['label']})" for m in mimics if m["would_favour_it"]
+        ]
+        steps.append(
+            f"{hyps[0].entity.label} is well separated: no single finding or test in the knowledge "
+            "base changes the ranking."
+            + (f" To exclude its mimics, check: {'; '.join(checks[:4])}." if checks else "")
+        )
     prior_only = f.is_empty()
     if prior_only:
         steps.insert(0, "No findings given: this is a prior-only differential (base rates only).")
     return {
         "differential": differential,
+        "mimics": mimics,
         "mechanism": _mechanism(kb, hyps, lab_states, f),
         "mineral": _mineral(kb, hyps, f),
         "next_steps": steps,
@@ -335,5 +427,6 @@ def diagnose(f: Findings, *, top: int = 10, kb: KnowledgeBase | None = None) -> 
         "prior_only": prior_only,
         "findings": f.to_dict(),
         "derived_labs": lab_states,
+        "derived_from_site": from_site,
         "disclaimer": DISCLAIMER,
     }

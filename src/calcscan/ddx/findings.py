@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +23,7 @@ from calcscan.ddx.vocab import (
 )
 from calcscan.errors import UsageError
 
-__all__ = ["Findings", "derive_lab_states", "parse_findings"]
+__all__ = ["Findings", "derive_lab_states", "interpret_site", "parse_findings"]
 
 _LIST_KEYS: dict[str, tuple[str, ...]] = {
     "morphology": MORPHOLOGIES,
@@ -226,3 +228,37 @@ def derive_lab_states(
             value = labs[key]
             states[key] = str(value).lower() if isinstance(value, bool) else str(value)
     return states
+
+
+def interpret_site(f: Findings, keywords: list[list[str]]) -> tuple[Findings, dict[str, Any]]:
+    """Fill ``body_region`` (and bilateral/fingertips) from the free-text ``site``.
+
+    Parameters
+    ----------
+    f : Findings
+    keywords : list of [keyword, field, value]
+        ``site_keywords`` of ``meta.yaml``; whole-word, case-insensitive, in order.
+
+    Returns
+    -------
+    (Findings, dict)
+        The completed findings and what was derived (empty when nothing was).
+    """
+    if not f.site:
+        return f, {}
+    text = f.site.lower()
+    derived: dict[str, Any] = {}
+    region = f.body_region
+    dist = list(f.distribution)
+    for word, fld, value in keywords:
+        if not re.search(rf"\b{re.escape(word)}s?\b", text):
+            continue
+        if fld == "body_region" and region is None:
+            region = value
+            derived["body_region"] = value
+        elif fld == "distribution" and value not in dist:
+            dist.append(value)
+            derived.setdefault("distribution", []).append(value)
+    if not derived:
+        return f, {}
+    return dataclasses.replace(f, body_region=region, distribution=tuple(dist)), derived

@@ -33,7 +33,7 @@ MINERAL_TYPES = ("calcification", "ossification", "either")
 _ENTITY_KEYS = {
     "id", "label", "synonyms", "category", "mechanism", "prevalence", "age_years",
     "female_fraction", "mineral", "labs", "size_mm", "timing", "references", "summary",
-    "mimics", *SLOTS,
+    "mimics", "mismatch_lr", *SLOTS,
 }  # fmt: skip
 
 
@@ -74,6 +74,7 @@ class Entity:
     references: tuple[tuple[str, str], ...]
     summary: str
     mimics: tuple[str, ...] = ()
+    mismatch_lr: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -251,6 +252,17 @@ def _parse_entity(raw: Any, source: str, kb_refs: dict[str, str], categories: li
             )
         refs.append((str(key), str(section)))
     size = raw.get("size_mm")
+    mismatch = raw.get("mismatch_lr") or {}
+    if not isinstance(mismatch, dict):
+        raise ctx.fail("mismatch_lr", "expected a mapping slot -> likelihood ratio")
+    for slot in mismatch:
+        if slot not in ("compartment", "body_region", "morphology", "distribution"):
+            raise ctx.fail("mismatch_lr", f"unknown slot {slot!r}")
+        if not slots[slot]:
+            raise ctx.fail(f"mismatch_lr.{slot}", "contradictory rule: no typical values listed")
+    mismatch_lr = {k: _lr(ctx, f"mismatch_lr.{k}", v) for k, v in mismatch.items()}
+    if any(v > 1 for v in mismatch_lr.values()):
+        raise ctx.fail("mismatch_lr", "contradictory rule: a mismatch cannot favour the entity")
     return Entity(
         id=ctx.entity,
         label=str(raw["label"]),
@@ -269,6 +281,7 @@ def _parse_entity(raw: Any, source: str, kb_refs: dict[str, str], categories: li
         references=tuple(refs),
         summary=str(raw.get("summary", "")),
         mimics=tuple(str(m) for m in raw.get("mimics") or ()),
+        mismatch_lr=mismatch_lr,
     )
 
 
