@@ -165,3 +165,50 @@ def test_bad_zip_and_unknown_file(tmp_path: Path) -> None:
     other.write_text("?")
     with pytest.raises(InputError, match="no DICOM files"):
         read_ct(other)
+
+
+def test_folder_with_only_a_volume_file_names_it(tmp_path: Path, synth_scan: SynthScan) -> None:
+    from calcscan.io import write_nifti
+
+    write_nifti(synth_scan(), tmp_path / "head.nii.gz")
+    with pytest.raises(InputError, match="give that file as the input") as exc:
+        read_ct(tmp_path)
+    assert "head.nii.gz" in _one_line(exc)
+
+
+def test_missing_image_position_fails(tmp_path: Path, synth_scan: SynthScan) -> None:
+    paths = write_dicom_series(synth_scan(), tmp_path)
+    ds = pydicom.dcmread(paths[3])
+    del ds.ImagePositionPatient
+    ds.save_as(paths[3])
+    with pytest.raises(InputError, match="without ImagePositionPatient"):
+        read_ct(tmp_path)
+
+
+def test_unused_high_bits_are_masked(tmp_path: Path, synth_scan: SynthScan) -> None:
+    scan = synth_scan()
+    paths = write_dicom_series(scan, tmp_path, bits_stored=12, signed=False)
+    for p in paths:  # old scanners keep overlay bits above BitsStored
+        ds = pydicom.dcmread(p)
+        raw = np.frombuffer(ds.PixelData, np.uint16) | np.uint16(0xF000)
+        ds.PixelData = raw.tobytes()
+        ds.save_as(p)
+    np.testing.assert_array_equal(read_ct(tmp_path).hu, scan.hu)
+
+
+def test_raw_dicom_without_preamble_or_meta(tmp_path: Path, synth_scan: SynthScan) -> None:
+    import io
+
+    scan = synth_scan()
+    paths = write_dicom_series(scan, tmp_path, extension="")
+    for p in paths:
+        ds = pydicom.dcmread(p)
+        del ds.file_meta
+        ds.preamble = None
+        buf = io.BytesIO()
+        pydicom.dcmwrite(buf, ds, enforce_file_format=False, implicit_vr=False, little_endian=True)
+        p.write_bytes(buf.getvalue())
+    assert paths[0].read_bytes()[:2] == b"\x08\x00"  # starts with a (0008,xxxx) element
+    got = read_ct(tmp_path)
+    np.testing.assert_array_equal(got.hu, scan.hu)
+    np.testing.assert_allclose(got.slice_positions_lps_mm, scan.slice_positions_lps_mm, atol=1e-5)

@@ -127,6 +127,23 @@ def _decode_failure(path: Path, ds: Any, exc: Exception) -> str:
     return f"{path.name}: cannot decode pixels ({type(exc).__name__}: {first})"
 
 
+def _ensure_transfer_syntax(ds: Any) -> None:
+    """Raw DICOM without file meta: record the encoding pydicom detected as its syntax."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None and "TransferSyntaxUID" in meta:
+        return
+    implicit, little = ds.original_encoding
+    if meta is None:
+        ds.file_meta = meta = FileMetaDataset()
+    if implicit:
+        meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    else:
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian if little else ExplicitVRBigEndian
+
+
 def decode_hu(ds: Any, out: NDArray[np.float32] | None = None) -> tuple[NDArray[np.float32], int]:
     """Decode the pixels of a dataset to HU.
 
@@ -198,7 +215,8 @@ def read_dicom_frames(path: str | Path) -> DicomFrames:
         raise InputError(f"path does not exist: {path}; check the path")
     ds = None
     try:
-        ds = pydicom.dcmread(path)
+        ds = pydicom.dcmread(path, force=True)
+        _ensure_transfer_syntax(ds)
         hu, n_pad = decode_hu(ds)
     except InputError:
         raise
@@ -323,7 +341,8 @@ def read_series(
         ks = [slot[(id(head), i)] for i in range(head.n_frames)]
         ds = None
         try:
-            ds = pydicom.dcmread(head.path)
+            ds = pydicom.dcmread(head.path, force=True)  # raw DICOM without preamble too
+            _ensure_transfer_syntax(ds)
             tsuid = ds.file_meta.get("TransferSyntaxUID")
             tsyntaxes.add(getattr(tsuid, "name", str(tsuid)))
             if head.n_frames == 1:

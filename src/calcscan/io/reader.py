@@ -47,6 +47,12 @@ def _discover_checked(root: Path, shown: str) -> DiscoveryResult:
                 f"{shown}: no readable DICOM ({len(found.corrupt)} corrupt file(s), e.g. "
                 f"{found.corrupt[0][0].name}); re-export the series"
             )
+        volumes = [q for q in found.non_dicom if volume_format(q) is not None]
+        if volumes:
+            raise InputError(
+                f"{shown}: no DICOM files, but {len(volumes)} volume file(s) such as "
+                f"{volumes[0].name}; give that file as the input"
+            )
         raise InputError(
             f"{shown}: no DICOM files among {found.n_files} file(s); give {_SUPPORTED}"
         )
