@@ -63,7 +63,7 @@ class Candidate:
 
 
 def _layer_mask(layers: TissueLayers, config: DetectConfig) -> NDArray[np.bool_]:
-    peel = config.bone_margin_mm + 0.5 * max(layers.spacing_mm)
+    peel = config.bone_margin_mm + 0.5 * max(layers.spacing_mm[1:])
     return (
         layers.sealed
         & (layers.depth_mm <= config.max_depth_mm + 0.5 * max(layers.spacing_mm))
@@ -177,18 +177,26 @@ def _measure(
         hb.shape
     )
     air = hb <= config.body_threshold_hu
-    body = ~air | (deep > 2.0 * max(layers.spacing_mm))
-    outside_air = air & ~sealed_box
-    cavity_air = air & sealed_box & ~body
+    inside = deep > 1.5 * max(layers.spacing_mm)
+    body = ~air | inside
+    outside_air = air & ~inside
+    cavity_air = air & inside & sealed_box
     fine_depth = edt.edt(body.astype(np.uint8), anisotropy=spacing, black_border=False)
-    eroded = ndimage.binary_erosion(body, structure=ndimage.generate_binary_structure(3, 1))
+    # outermost in-plane voxel layer of the skin (thick slices make every voxel near an
+    # oblique surface touch air along the slice axis, so only in-plane neighbours count)
+    plane4 = np.zeros((3, 3, 3), dtype=bool)
+    plane4[1] = ndimage.generate_binary_structure(2, 1)
+    eroded = ndimage.binary_erosion(body, structure=plane4, border_value=1)
     outer = body & ~eroded
     grown = ndimage.binary_dilation(cmask, structure=np.ones((3, 3, 3), bool))
     # matched filter (in-plane), air clipped to fat so the skin edge does not dominate
     clipped = np.maximum(hb, -100.0)
     smooth = ndimage.gaussian_filter(clipped, (0.0, sig_px[0], sig_px[1]))
-    ring = ndimage.binary_dilation(grown, iterations=2) & ~grown & body
-    bg = float(np.median(smooth[ring])) if ring.any() else float(np.median(smooth[body]))
+    # background: the shell around the candidate, without other bright structures (bone)
+    ring = ndimage.binary_dilation(grown, iterations=2) & ~grown & body & (hb < config.threshold_hu)
+    if not ring.any():
+        ring = body & ~grown & (hb < config.threshold_hu)
+    bg = float(np.median(smooth[ring])) if ring.any() else float(config.threshold_hu)
     sm_peak = float(smooth[cmask].max())
     conspicuity = (sm_peak - bg) / max(sigma_smooth_hu, 1e-3)
     # geometry in LPS
@@ -216,13 +224,16 @@ def _measure(
         # the skin surface is outside the box: the coarse depth is good enough there
         depth_mm = float(layers.sample("depth_mm", np.round(centroid_idx)[None, :].astype(int))[0])
     depth_mm = max(depth_mm - 0.5 * min(spacing[1], spacing[2]), 0.0)
-    # attached to bone: the >= threshold region around the candidate reaches the peeled bone
-    bright = ndimage.label(hb >= config.threshold_hu)[0]
+    # attached to bone: connected to the peeled bone through voxels above the saddle level
+    # (most of the way from the background to the peak), so a separate blob next to bone is
+    # not taken for bone partial volume
+    base = min(bg, 60.0)
+    saddle = max(config.threshold_hu, base + config.bone_saddle_fraction * (peak - base))
+    bright = ndimage.label(hb >= saddle, structure=np.ones((3, 3, 3), bool))[0]
     reach = np.unique(bright[cmask])
     reach = reach[reach > 0]
     attached = np.isin(bright, reach)
-    peel = config.bone_margin_mm + 0.5 * max(layers.spacing_mm)
-    bone_box = layers.sample("bone_dist_mm", np.argwhere(attached) + offset) <= peel
+    bone_box = layers.sample("bone_dist_mm", np.argwhere(attached) + offset) <= 0.0
     # central lucency: filled 2-D footprint minus the component on the central slice
     kc = int(np.clip(round(float(centroid_idx[0])) - offset[0], 0, hb.shape[0] - 1))
     plane = cmask[kc]

@@ -40,6 +40,9 @@ class DetectConfig:
         Smallest bone component (smaller bright objects may be nodules).
     bone_margin_mm : float
         Shell around bone peeled off the candidate mask (bone partial volume).
+    bone_saddle_fraction : float
+        A candidate is bone partial volume when it connects to the peeled bone through voxels
+        above ``background + fraction * (peak - background)``.
     protrusion_radius_mm : float
         Opening radius that separates thin protrusions (auricles, nasal alae) from the head.
     metal_threshold_hu : float
@@ -50,13 +53,21 @@ class DetectConfig:
         Matched-filter contrast-to-noise at or above which a candidate is a counted nodule.
     possible_conspicuity : float
         Contrast-to-noise at or above which a candidate is listed as a possible nodule.
+    definite_margin_hu : float
+        A counted nodule's peak must exceed the threshold by at least this much ...
+    definite_margin_sd : float
+        ... and by this many noise SDs of the scan (the skin's own noise tail reaches
+        150-165 HU on sharp kernels: peaks just above the threshold stay "possible").
     rim_fraction : float
         A candidate with at least this fraction of voxels in the outermost skin voxel layer is
         a skin-edge rim.
     vessel_elongation : float
         Principal-axis ratio above which a low-density candidate is a vessel.
-    vessel_max_mean_hu : float
-        Enhancing vessels stay below this mean HU (calcified linear lesions are denser).
+    vessel_max_peak_hu : float
+        Enhancing vessels peak below this HU (calcified linear lesions are denser).
+    possible_margin_hu : float
+        A possible nodule's peak must exceed the threshold by this much (lower peaks are the
+        skin's noise tail and are rejected as noise spikes).
     """
 
     threshold_hu: float = 150.0
@@ -70,14 +81,18 @@ class DetectConfig:
     bone_threshold_hu: float = 250.0
     bone_min_volume_mm3: float = 300.0
     bone_margin_mm: float = 1.0
+    bone_saddle_fraction: float = 0.9
     protrusion_radius_mm: float = 4.0
     metal_threshold_hu: float = 3000.0
     metal_streak_radius_mm: float = 25.0
     definite_conspicuity: float = 5.0
     possible_conspicuity: float = 3.5
+    definite_margin_hu: float = 50.0
+    definite_margin_sd: float = 3.0
     rim_fraction: float = 0.6
     vessel_elongation: float = 3.0
-    vessel_max_mean_hu: float = 260.0
+    vessel_max_peak_hu: float = 320.0
+    possible_margin_hu: float = 20.0
 
     def __post_init__(self) -> None:
         if self.connectivity not in (6, 18, 26):

@@ -16,7 +16,13 @@ from scipy.spatial import cKDTree
 from calcscan.detect.candidates import Candidate
 from calcscan.detect.config import DetectConfig
 
-__all__ = ["REJECTION_REASONS", "classify", "metal_points", "rejection_reason"]
+__all__ = [
+    "REJECTION_REASONS",
+    "classify",
+    "definite_peak_hu",
+    "metal_points",
+    "rejection_reason",
+]
 
 #: Reason codes, in the order the rules are applied.
 REJECTION_REASONS: Final = (
@@ -81,7 +87,7 @@ def rejection_reason(
     if (
         m["elongation"] >= config.vessel_elongation
         and m["extent_mm"] >= 3.0
-        and m["mean_hu"] <= config.vessel_max_mean_hu
+        and m["peak_hu"] <= config.vessel_max_peak_hu
     ):
         return "vessel"
     if m["diameter_mm"] > config.max_size_mm:
@@ -90,9 +96,28 @@ def rejection_reason(
         return "below_min_size"
     if m["conspicuity"] < config.possible_conspicuity:
         return "noise_spike"
+    if m["peak_hu"] < config.threshold_hu + config.possible_margin_hu:
+        return "noise_spike"
     return None
 
 
-def classify(cand: Candidate, config: DetectConfig) -> str:
-    """ "definite" (counted) or "possible" for a candidate that passed the mimic rules."""
-    return "definite" if cand.measures["conspicuity"] >= config.definite_conspicuity else "possible"
+def definite_peak_hu(config: DetectConfig, sigma_raw_hu: float) -> float:
+    """Lowest peak HU of a counted nodule: threshold + max(margin, k x noise SD)."""
+    return config.threshold_hu + max(
+        config.definite_margin_hu, config.definite_margin_sd * sigma_raw_hu
+    )
+
+
+def classify(cand: Candidate, config: DetectConfig, *, sigma_raw_hu: float) -> str:
+    """Return "definite" (counted) or "possible" for a candidate that passed the mimic rules.
+
+    Definite needs both a matched-filter contrast-to-noise of at least
+    ``definite_conspicuity`` and a peak clear of the skin's noise tail
+    (:func:`definite_peak_hu`); everything else that passed is "possible".
+    """
+    m = cand.measures
+    if m["conspicuity"] >= config.definite_conspicuity and m["peak_hu"] >= definite_peak_hu(
+        config, sigma_raw_hu
+    ):
+        return "definite"
+    return "possible"

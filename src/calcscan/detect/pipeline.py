@@ -113,7 +113,7 @@ def run_detection(scan: CTScan, config: DetectConfig | None = None) -> Detection
             cand.reason, cand.status = reason, "rejected"
             rejected[reason] += 1
             continue
-        cand.status = classify(cand, config)
+        cand.status = classify(cand, config, sigma_raw_hu=sigma_raw)
         cand.morphology = classify_morphology(cand.measures)
         kept.append(cand)
     timings["classify"] = time.perf_counter() - t

@@ -181,6 +181,23 @@ def compute_tissue(
             keep = counts * voxel_mm3 >= config.bone_min_volume_mm3
             keep[0] = False
             bone = keep[labels]
+    if bone.any():
+        # open the bone (radius ~1.5 coarse voxels): a dense nodule lying 1-2 mm from the bone
+        # merges with it on the coarse grid, but only through a thin bridge; thin plates near
+        # the skin (nasal bones) drop out too and are judged as candidates (saddle test)
+        r_open = 1.5 * max(spacing[1:])
+        core = _dist(bone, spacing) > r_open
+        opened = (_dist(~core, spacing) <= r_open) & bone if core.any() else core
+        if opened.any():
+            labels, n = cc3d.connected_components(
+                opened.astype(np.uint8), connectivity=26, return_N=True
+            )
+            counts = np.bincount(labels.ravel())
+            keep = counts * voxel_mm3 >= config.bone_min_volume_mm3
+            keep[0] = False
+            opened = keep[labels]
+        # deep bone stays bone whatever its thickness (sinus walls, orbital plates)
+        bone = opened | (bone & (depth > config.max_depth_mm + 2.0 * max(spacing)))
     bone_dist = _dist(~bone, spacing) if bone.any() else np.full(chu.shape, 1e3, np.float32)
     # protrusions: sealed minus its opening
     rp = config.protrusion_radius_mm
