@@ -59,6 +59,8 @@ def test_kb_covers_the_seed_entities() -> None:
         "calcific_myonecrosis", "panniculitis_ossificans", "arterial_aneurysm_calcification",
         "venous_stasis_calcification", "posttraumatic_tendon_ligament_ossification",
         "calciphylaxis", "idiopathic_calcinosis_cutis", "extraskeletal_osteosarcoma",
+        "dish_ligament_ossification", "progeria_vascular_calcification", "liposarcoma",
+        "longus_colli_tendinitis", "dermal_filler", "postsurgical_heterotopic_ossification",
     }  # fmt: skip
     assert required <= set(kb.by_id), sorted(required - set(kb.by_id))
 
