@@ -16,7 +16,7 @@ import pytest
 
 from calcscan.errors import InputError
 from calcscan.io import read_ct, read_dicom_frames
-from calcscan.io.dicom_read import AIR_HU, MIN_HU
+from calcscan.io.decode import AIR_HU, MIN_HU
 
 pytestmark = pytest.mark.shared_data
 

@@ -9,21 +9,11 @@ read_dicom_frames(path) -> DicomFrames (one file's frames in HU, e.g. single sli
 write_dicom_series(scan, folder, ...) -> list[Path]; write_nifti(scan, path) -> Path
 """
 
-from calcscan.io.dicom_read import DicomFrames, read_dicom_frames
-from calcscan.io.dicom_write import (
-    COMPRESSIONS,
-    apply_gap,
-    apply_tilt,
-    available_compressions,
-    write_dicom_series,
-)
-from calcscan.io.discover import (
-    DiscoveryResult,
-    FileHeader,
-    SeriesInfo,
-    choose_series,
-    discover_series,
-)
+from calcscan.io.choose import choose_series
+from calcscan.io.decode import DicomFrames, read_dicom_frames
+from calcscan.io.dicom_write import COMPRESSIONS, available_compressions, write_dicom_series
+from calcscan.io.discover import DiscoveryResult, FileHeader, SeriesInfo, discover_series
+from calcscan.io.geometry_edits import apply_gap, apply_tilt
 from calcscan.io.headers import parse_patient_age, parse_patient_sex
 from calcscan.io.reader import read_ct, read_ct_with_discovery
 from calcscan.io.volume_files import read_volume_file, write_nifti

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from calcscan.io.dicom_read import AIR_HU, MIN_HU
+from calcscan.io.decode import AIR_HU, MIN_HU
 from calcscan.io.discover import DiscoveryResult
 from calcscan.scan import CTScan
 

@@ -1,4 +1,4 @@
-"""Find the DICOM series in files and folders from their headers, and choose the one to read.
+"""Find the DICOM series in files and folders from their headers.
 
 Headers are read without pixel data and only for the tags needed here, so discovery over a whole
 archive export stays cheap. Files that are not DICOM are counted and ignored; DICOM files whose
@@ -7,8 +7,7 @@ header cannot be parsed are reported as corrupt.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,19 +15,15 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from calcscan.errors import InputError, UsageError
 from calcscan.io.headers import PROVENANCE_KEYWORDS
 
 __all__ = [
     "DiscoveryResult",
     "FileHeader",
     "SeriesInfo",
-    "choose_series",
     "discover_series",
     "scan_files",
 ]
-
-log = logging.getLogger(__name__)
 
 _HEADER_TAGS = [
     "SOPClassUID",
@@ -50,7 +45,6 @@ _HEADER_TAGS = [
 ]
 _DICOMDIR_SOP = "1.2.840.10008.1.3.10"
 _LOCALIZER_WORDS = {"LOCALIZER", "SCOUT", "TOPOGRAM", "SCANOGRAM"}
-_COVERAGE_FRACTION = 0.8
 
 
 @dataclass(frozen=True)
@@ -249,7 +243,7 @@ def _first(seq_item: Any, seq: str, keyword: str) -> Any:
     return seq_item[seq].value[0].get(keyword)
 
 
-def _file_header(path: Path, ds: Any) -> FileHeader:
+def file_header_from_dataset(path: Path, ds: Any) -> FileHeader:
     n_frames = int(ds.get("NumberOfFrames") or 1)
     iop = _floats(ds.get("ImageOrientationPatient"), 6)
     spacing = _floats(ds.get("PixelSpacing"), 2)
@@ -376,88 +370,7 @@ def discover_series(paths: str | Path | Iterable[str | Path]) -> DiscoveryResult
             )
             groups[key] = info
         try:
-            info.files.append(_file_header(path, ds))
+            info.files.append(file_header_from_dataset(path, ds))
         except Exception as exc:
             corrupt.append((path, f"unreadable geometry ({type(exc).__name__}: {exc})"))
     return DiscoveryResult(list(groups.values()), len(files), non_dicom, corrupt)
-
-
-def choose_series(
-    series: Sequence[SeriesInfo], *, series_uid: str | None = None
-) -> tuple[SeriesInfo, str]:
-    """Choose the series to read: the CT axial ORIGINAL series that best covers the face.
-
-    Rules, in order: modality CT; not a localizer; 2 or more slices; axial planes; ImageType
-    ORIGINAL; among those covering at least 80% of the longest extent, the thinnest slices;
-    then the longest coverage; then the most slices.
-
-    Parameters
-    ----------
-    series : sequence of SeriesInfo
-    series_uid : str, optional
-        Take this SeriesInstanceUID instead (user choice, ``--series``).
-
-    Returns
-    -------
-    (SeriesInfo, str)
-        The chosen series and a one-line reason.
-
-    Raises
-    ------
-    InputError
-        No series, no CT series ("not a CT: Modality is MR"), or only single slices.
-    UsageError
-        ``series_uid`` is not among the series.
-    """
-    if not series:
-        raise InputError("no DICOM series found; give a folder or .zip holding a CT series")
-    if series_uid is not None:
-        for s in series:
-            if s.series_uid == series_uid:
-                return s, f"{s.label()}: chosen by the user (--series)"
-        known = ", ".join(s.series_uid for s in series)
-        raise UsageError(f"series {series_uid} not found; available: {known}")
-    ct = [s for s in series if s.modality == "CT"]
-    if not ct:
-        modalities = sorted({s.modality or "missing" for s in series})
-        raise InputError(f"not a CT: Modality is {'/'.join(modalities)}; give a CT series")
-    skipped: list[str] = []
-    if len(ct) < len(series):
-        others = sorted({s.modality or "missing" for s in series if s.modality != "CT"})
-        skipped.append(f"{len(series) - len(ct)} non-CT ({'/'.join(others)})")
-    volumes = [s for s in ct if not s.is_localizer and s.n_slices >= 2]
-    if not volumes:
-        raise InputError(
-            "one slice is not a volume: every CT series has a single image; give a series "
-            "with 2+ slices"
-        )
-    if len(volumes) < len(ct):
-        skipped.append(f"{len(ct) - len(volumes)} localizer/single-image")
-    longest = max(s.coverage_mm for s in volumes)
-
-    def rank(s: SeriesInfo) -> tuple[float, ...]:
-        covers = s.coverage_mm >= _COVERAGE_FRACTION * longest
-        return (
-            float(s.is_axial),
-            float(s.is_original),
-            float(covers),
-            -(s.slice_thickness_mm or 1e6),
-            s.coverage_mm,
-            float(s.n_slices),
-        )
-
-    ranked = sorted(volumes, key=rank, reverse=True)
-    best = ranked[0]
-    if len(volumes) == 1:
-        why = "the only CT volume"
-    else:
-        kind = ("axial " if best.is_axial else "") + ("ORIGINAL " if best.is_original else "")
-        why = (
-            f"thinnest {kind}CT series of {len(volumes)} covering >= "
-            f"{_COVERAGE_FRACTION:.0%} of the longest extent ({longest:.0f} mm)"
-        )
-    if skipped:
-        why += "; skipped " + ", ".join(skipped)
-    reason = f"{best.label()}: {why}"
-    log.debug("chose %s", reason)
-    return best, reason

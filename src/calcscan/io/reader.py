@@ -8,8 +8,9 @@ import zipfile
 from pathlib import Path
 
 from calcscan.errors import InputError
+from calcscan.io.choose import choose_series
 from calcscan.io.dicom_read import read_series
-from calcscan.io.discover import DiscoveryResult, choose_series, discover_series
+from calcscan.io.discover import DiscoveryResult, discover_series
 from calcscan.io.volume_files import read_volume_file, volume_format
 from calcscan.scan import CTScan
 
