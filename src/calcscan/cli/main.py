@@ -96,6 +96,10 @@ from calcscan.cli import ddx as _ddx  # noqa: E402
 
 _ddx.register(app)
 
+from calcscan.cli import detect as _detect  # noqa: E402
+
+_detect.register(app)
+
 
 def _fail(message: str, code: int) -> None:
     sys.stderr.write(f"error: {message}\n")
