@@ -262,3 +262,51 @@ def test_site_text_fills_body_region() -> None:
     assert result["differential"][0]["id"] == "scleroderma_calcinosis"
     explicit = diagnose(parse_findings({"site": "left thigh", "body_region": "knee"}))
     assert "body_region" not in explicit["derived_from_site"]
+
+
+def test_random_valid_findings_never_fail() -> None:
+    """Seeded fuzz over the whole vocabulary: ranked, normalised, explained, JSON-ready."""
+    import json
+    import random
+
+    from calcscan.ddx import vocab
+
+    rng = random.Random(20261121)
+    for _ in range(150):
+        data: dict = {}
+        if rng.random() < 0.7:
+            data["age_years"] = round(rng.uniform(0, 100), 1)
+        if rng.random() < 0.5:
+            data["sex"] = rng.choice(vocab.SEXES)
+        for key, choices in (
+            ("body_region", vocab.BODY_REGIONS),
+            ("compartment", vocab.COMPARTMENTS),
+            ("mineral", vocab.MINERALS),
+        ):
+            if rng.random() < 0.6:
+                data[key] = rng.choice(choices)
+        for key, choices in (
+            ("morphology", vocab.MORPHOLOGIES),
+            ("distribution", vocab.DISTRIBUTIONS),
+            ("history", vocab.HISTORY),
+            ("symptoms", vocab.SYMPTOMS),
+        ):
+            if rng.random() < 0.5:
+                data[key] = rng.sample(choices, rng.randint(0, 3))
+        if rng.random() < 0.4:
+            data["labs"] = {
+                "calcium_mg_dl": round(rng.uniform(6, 14), 1),
+                "phosphate_mg_dl": round(rng.uniform(1, 9), 1),
+                "pth": rng.choice(["high", "normal", "low"]),
+                "renal_failure": rng.random() < 0.3,
+            }
+        if rng.random() < 0.3:
+            data["size_mm"] = round(rng.uniform(0.3, 300), 1)
+        if rng.random() < 0.3:
+            data["weeks_since_event"] = round(rng.uniform(0, 1000), 1)
+        result = diagnose(parse_findings(data), top=len(KB.entities))
+        probs = [d["probability"] for d in result["differential"]]
+        assert math.isclose(sum(probs), 1.0, abs_tol=2e-3)
+        assert probs == sorted(probs, reverse=True)
+        assert result["next_steps"]
+        json.dumps(result, allow_nan=False)

@@ -2,7 +2,8 @@
 
 Acceptance (issue 6): top-3 >= 0.90 on the full vignettes. The accuracy with history and labs
 removed is reported (imaging, age and sex alone) with a regression floor well below the value
-measured when the test was written (top-3 0.87, top-1 0.74 on 62 vignettes).
+measured when the test was written (68 vignettes: top-1 0.750, top-3 0.882; the 62 seed
+vignettes alone: top-1 0.742, top-3 0.871).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ def test_vignette_set_is_well_formed() -> None:
     ids = [v["id"] for v in VIGNETTES]
     assert len(ids) == len(set(ids))
     for v in VIGNETTES:
-        assert v["source"].startswith("seed 00"), v["id"]
+        assert v["source"].startswith(("seed 00", "published: ")), v["id"]
         assert v["expected"] in kb.by_id, v["id"]
         assert set(v.get("acceptable", [])) <= set(kb.by_id), v["id"]
         parse_findings(v["findings"])
@@ -33,6 +34,10 @@ def test_full_vignette_accuracy(record_property: pytest.RecordProperty) -> None:
     record_property("top3_full", top3)
     print(f"\nvignettes n={len(VIGNETTES)} full: top-1 {top1:.3f} top-3 {top3:.3f}")
     assert top3 >= 0.90, misses
+    seeds = [v for v in VIGNETTES if v["source"].startswith("seed")]
+    s1, s3, seed_misses = accuracy(seeds, strip=False)
+    print(f"seed vignettes n={len(seeds)} full: top-1 {s1:.3f} top-3 {s3:.3f}")
+    assert s3 >= 0.90, seed_misses
 
 
 def test_accuracy_without_history_and_labs(record_property: pytest.RecordProperty) -> None:
@@ -49,7 +54,7 @@ def test_accuracy_without_history_and_labs(record_property: pytest.RecordPropert
 def test_probabilities_are_roughly_calibrated_on_vignettes(
     strip: bool, record_property: pytest.RecordProperty
 ) -> None:
-    """Mean top-1 probability tracks top-1 accuracy (measured gaps: 0.05 full, 0.03 stripped)."""
+    """Mean top-1 probability tracks top-1 accuracy (measured gaps: 0.06 full, 0.01 stripped)."""
     kb = load_kb()
     p_top, hits = [], []
     for v in VIGNETTES:
