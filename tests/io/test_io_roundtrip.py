@@ -240,3 +240,16 @@ def test_study_key_is_stable_and_distinct(synth_scan: SynthScan, tmp_path: Path)
     write_dicom_series(scan, tmp_path / "c", study_uid="1.2.3", series_uid="1.2.3.5")
     keys = [read_ct(tmp_path / x).study_key for x in "abc"]
     assert keys[0] == keys[1] != keys[2]
+
+
+def test_zip_holding_one_nifti(synth_scan: SynthScan, tmp_path: Path) -> None:
+    scan = synth_scan()
+    write_nifti(scan, tmp_path / "head.nii.gz")
+    archive = tmp_path / "head.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(tmp_path / "head.nii.gz", "export/head.nii.gz")
+        zf.writestr("export/README.txt", "one volume")
+    got = read_ct(archive)
+    assert_same_geometry(got, scan, atol=1e-4)
+    np.testing.assert_array_equal(got.hu, scan.hu)
+    assert got.provenance["source_format"] == "nifti-zip"

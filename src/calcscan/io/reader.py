@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 import zipfile
 from pathlib import Path
@@ -33,9 +34,17 @@ def _extract_zip(path: Path, dest: Path) -> None:
                     raise InputError(f"{path}: unsafe member path {member.filename!r} in zip")
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with zf.open(member) as src, open(target, "wb") as dst:
-                    dst.write(src.read())
+                    shutil.copyfileobj(src, dst, 1 << 20)
     except zipfile.BadZipFile as exc:
         raise InputError(f"{path}: not a valid zip file ({exc}); re-create the archive") from exc
+
+
+class _OnlyVolumeFiles(InputError):
+    """No DICOM in a folder, but volume files (NIfTI, NRRD, MHA/MHD)."""
+
+    def __init__(self, message: str, volumes: list[Path]) -> None:
+        super().__init__(message)
+        self.volumes = volumes
 
 
 def _discover_checked(root: Path, shown: str) -> DiscoveryResult:
@@ -50,9 +59,10 @@ def _discover_checked(root: Path, shown: str) -> DiscoveryResult:
             )
         volumes = [q for q in found.non_dicom if volume_format(q) is not None]
         if volumes:
-            raise InputError(
+            raise _OnlyVolumeFiles(
                 f"{shown}: no DICOM files, but {len(volumes)} volume file(s) such as "
-                f"{volumes[0].name}; give that file as the input"
+                f"{volumes[0].name}; give that file as the input",
+                volumes,
             )
         raise InputError(
             f"{shown}: no DICOM files among {found.n_files} file(s); give {_SUPPORTED}"
@@ -109,7 +119,15 @@ def read_ct_with_discovery(
         if zipfile.is_zipfile(p):
             with tempfile.TemporaryDirectory(prefix="calcscan_zip_") as tmp:
                 _extract_zip(p, Path(tmp))
-                scan, found = _read_dicom(Path(tmp), str(path), series_uid)
+                try:
+                    scan, found = _read_dicom(Path(tmp), str(path), series_uid)
+                except _OnlyVolumeFiles as exc:
+                    if len(exc.volumes) != 1:
+                        raise
+                    # a zip holding one NIfTI/NRRD/MHA volume: read it
+                    volume = read_volume_file(exc.volumes[0], source_path=str(path))
+                    volume.provenance["source_format"] += "-zip"
+                    return volume, None
             scan.provenance["source_format"] = "dicom-zip"
             return scan, found
     return _read_dicom(p, str(path), series_uid)

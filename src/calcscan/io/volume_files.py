@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 
 from calcscan.errors import InputError
 from calcscan.io.headers import study_key_from_file
+from calcscan.io.spacing import analyze_slice_positions
 from calcscan.scan import CTScan
 
 __all__ = ["VOLUME_SUFFIXES", "read_volume_file", "volume_format", "write_nifti"]
@@ -128,7 +129,7 @@ def read_volume_file(path: Path, *, source_path: str | None = None) -> CTScan:
     for w in warnings:
         log.warning("%s: %s", path.name, w)
     provenance: dict[str, Any] = {"source_format": fmt, "n_files": len(key_files), **extra}
-    return CTScan.from_affine(
+    scan = CTScan.from_affine(
         hu,
         affine,
         study_key=study_key_from_file(key_files),
@@ -136,6 +137,10 @@ def read_volume_file(path: Path, *, source_path: str | None = None) -> CTScan:
         provenance=provenance,
         warnings=warnings,
     )
+    spacing = analyze_slice_positions(scan.slice_positions_lps_mm, scan.slice_normal_lps)
+    provenance.update(spacing.facts)
+    provenance["gantry_tilt_deg"] = round(scan.gantry_tilt_deg, 3)
+    return scan
 
 
 def _as_hu(data: NDArray[Any]) -> NDArray[Any]:
