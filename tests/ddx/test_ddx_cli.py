@@ -123,3 +123,27 @@ def test_record_without_nodules_is_input_error() -> None:
         findings_from_record(dict(record, nodules=[], possible_nodules=[]))
     with pytest.raises(InputError, match="region"):
         findings_from_record(dict(record, nodules=[dict(record["nodules"][0], region="chin")]))
+
+
+def test_custom_kb_folder_is_validated(tmp_path: Path) -> None:
+    import shutil
+
+    kb_src = Path(__file__).resolve().parents[2] / "src" / "calcscan" / "ddx" / "kb"
+    kb = tmp_path / "kb"
+    shutil.copytree(kb_src, kb)
+    ok = _run("--kb", str(kb), "--json", "--compartment", "muscle", "--morphology", "rice_grain")
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["differential"][0]["id"] == "cysticercosis"
+    broken = kb / "entities" / "parasitic.yaml"
+    broken.write_text(
+        broken.read_text(encoding="utf-8").replace(
+            "rice_grain: pathognomonic", "rice: pathognomonic"
+        ),
+        encoding="utf-8",
+    )
+    bad = _run("--kb", str(kb), "--json")
+    assert bad.returncode == 1
+    assert bad.stderr.count("\n") == 1
+    assert "cysticercosis" in bad.stderr and "morphology" in bad.stderr
+    missing = _run("--kb", str(tmp_path / "nowhere"), "--json")
+    assert missing.returncode == 1 and "cannot read" in missing.stderr

@@ -180,6 +180,9 @@ def register(app: typer.Typer) -> None:
             None, "--weeks-since-event", help="Weeks since the event."
         ),
         lab: list[str] | None = _LAB_OPT,
+        kb_dir: str | None = typer.Option(
+            None, "--kb", help="Knowledge-base folder (default: the packaged one); validated."
+        ),
     ) -> None:
         """Rank the differential diagnosis of a soft-tissue calcification or ossification."""
         from calcscan.cli.console import print_json
@@ -214,7 +217,7 @@ def register(app: typer.Typer) -> None:
             "labs": dict(_parse_lab(x) for x in lab or []),
         }
         parsed = parse_findings(build_findings_dict(base, flags))
-        kb = load_kb()
+        kb = load_kb(kb_dir)
         result = diagnose(parsed, top=top, kb=kb)
         notes = [" ".join(str(n).split()) for n in kb.meta["facial_nodule_notes"]]
         if summary is not None:

@@ -114,7 +114,13 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 
 def _read_yaml(path: Path) -> Any:
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise KnowledgeBaseError(
+            f"knowledge base file {path}: cannot read ({exc.strerror})"
+        ) from None
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         one_line = " ".join(str(exc).split())
         raise KnowledgeBaseError(f"knowledge base file {path.name}: {one_line}") from None
