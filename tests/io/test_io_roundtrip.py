@@ -25,6 +25,14 @@ SynthScan = Callable[..., CTScan]
 LOSSY_MAX_ERROR_HU = {"jpeg2000-lossy": 60.0, "jpegls-near": 2.0}
 
 
+def _outside_fov(shape: tuple[int, int]) -> np.ndarray:
+    """Pixels outside the inscribed circle, where the writer puts the padding value."""
+    rows, cols = shape
+    r = np.arange(rows)[:, None] - (rows - 1) / 2
+    c = np.arange(cols)[None, :] - (cols - 1) / 2
+    return np.asarray((r / (rows / 2)) ** 2 + (c / (cols / 2)) ** 2 > 1.0)
+
+
 def assert_same_geometry(read: CTScan, expected: CTScan, atol: float = 1e-5) -> None:
     assert read.shape == expected.shape
     np.testing.assert_allclose(
@@ -144,10 +152,7 @@ def test_padding_value_becomes_air(tmp_path: Path, synth_scan: SynthScan) -> Non
     scan = synth_scan()
     write_dicom_series(scan, tmp_path, pixel_padding_value=-2000, rescale=(1.0, -1024.0))
     got = read_ct(tmp_path)
-    rows, cols = scan.shape[1:]
-    r = np.arange(rows)[:, None] - (rows - 1) / 2
-    c = np.arange(cols)[None, :] - (cols - 1) / 2
-    outside = (r / (rows / 2)) ** 2 + (c / (cols / 2)) ** 2 > 1.0
+    outside = _outside_fov(scan.shape[1:])
     assert np.all(got.hu[:, outside] == -1000.0)
     np.testing.assert_array_equal(got.hu[:, ~outside], scan.hu[:, ~outside])
     assert got.provenance["pixel_padding_value"] == -2000
@@ -253,3 +258,41 @@ def test_zip_holding_one_nifti(synth_scan: SynthScan, tmp_path: Path) -> None:
     assert_same_geometry(got, scan, atol=1e-4)
     np.testing.assert_array_equal(got.hu, scan.hu)
     assert got.provenance["source_format"] == "nifti-zip"
+
+
+def test_padding_range_limit_in_implicit_vr(synth_scan: SynthScan, tmp_path: Path) -> None:
+    import pydicom
+
+    scan = synth_scan()
+    paths = write_dicom_series(scan, tmp_path, pixel_padding_value=-2000, compression="implicit")
+    for p in paths:  # padding given as a range -2000..-1500 (stored values)
+        ds = pydicom.dcmread(p)
+        arr = ds.pixel_array.copy()
+        arr[arr == -2000] = -1700
+        ds.PixelData = arr.tobytes()
+        ds.add_new(0x00280121, "SS", -1500)  # PixelPaddingRangeLimit (US or SS)
+        ds.save_as(p)
+    got = read_ct(tmp_path)
+    assert got.provenance["pixel_padding_range_limit"] == -1500
+    outside = _outside_fov(scan.shape[1:])
+    assert np.all(got.hu[:, outside] == -1000.0)
+    np.testing.assert_array_equal(got.hu[:, ~outside], scan.hu[:, ~outside])
+    assert got.provenance["n_padding_pixels"] == int(outside.sum()) * scan.shape[0]
+
+
+def test_enhanced_per_frame_rescale_overrides_shared(synth_scan: SynthScan, tmp_path: Path) -> None:
+    import pydicom
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence as DicomSequence
+
+    scan = synth_scan()
+    (path,) = write_dicom_series(scan, tmp_path, enhanced=True, rescale=(1.0, -1024.0))
+    ds = pydicom.dcmread(path)
+    item = Dataset()
+    item.RescaleSlope, item.RescaleIntercept, item.RescaleType = 1, -1000, "HU"
+    ds.PerFrameFunctionalGroupsSequence[2].PixelValueTransformationSequence = DicomSequence([item])
+    ds.save_as(path)
+    got = read_ct(tmp_path)
+    expected = scan.hu.copy()
+    expected[2] = np.maximum(expected[2] + 24.0, -1024.0)
+    np.testing.assert_array_equal(got.hu, expected)
