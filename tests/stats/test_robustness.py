@@ -207,3 +207,33 @@ def test_dunn_matches_scikit_posthocs_on_a_cohort() -> None:
         )
         for pair in ours.pairs:
             assert pair["p_adj"] == pytest.approx(float(ref.loc[pair["a"], pair["b"]]), rel=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_small_random_cohorts_never_crash(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 40))
+    df = pd.DataFrame(
+        {
+            "age_years": rng.choice([5.0, 15, 45, 46, 85, 90], n),
+            "sex": rng.choice(["M", "F"], n),
+            "nodule_count": rng.choice([0, 0, 1, 1, 2, 50], n),
+        }
+    )
+    r = run(df, profile_ci=bool(seed % 2))
+    assert r["n"] == n
+    for key in (
+        "prevalence",
+        "age_by_sex",
+        "logistic",
+        "linear_count_age",
+        "kruskal_decade",
+        "kruskal_sex",
+        "spline_age",
+        "count_models",
+        "regional",
+    ):
+        block = r[key]
+        assert isinstance(block, dict) and isinstance(block.get("estimable"), bool), key
+        if block["estimable"] is False:
+            assert block["reason"], key

@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 #: Minimum subjects for the regression models (below: not estimable).
 MIN_LOGISTIC_N = 10
 MIN_LINEAR_N = 3
+#: A log-odds SE above this means (quasi-)complete separation: the model is not estimable.
+MAX_LOGIT_SE = 10.0
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,13 @@ def _logistic(mf: pd.DataFrame, profile: bool) -> dict[str, Any]:
             ).to_dict()
     if not fit.converged:
         return NotEstimable("logistic regression did not converge").to_dict()
+    for name in terms:
+        c = fit.coefficients[name]
+        if not (np.isfinite(c.se) and c.se < MAX_LOGIT_SE and np.all(np.isfinite(c.exp_ci95_wald))):
+            return NotEstimable(
+                f"logistic regression: {name} is (quasi-)completely separated from presence "
+                f"(SE {c.se:.3g} on the log-odds scale); too few subjects per outcome"
+            ).to_dict()
 
     def term(name: str) -> dict[str, Any]:
         c = fit.coefficients[name]
@@ -280,6 +289,11 @@ def _nonparametric(pos: pd.DataFrame, opts: AnalysisOptions) -> dict[str, Any]:
     why = None
     if len(order) < 2:
         why = f"positive subjects fall in {len(order)} age decade(s): need >= 2"
+    elif counts.size <= len(order):
+        why = (
+            f"{counts.size} positive subjects in {len(order)} decades: need more subjects "
+            "than groups"
+        )
     elif counts.nunique() < 2:
         why = "every positive subject has the same count: ranks are all tied"
     if why:

@@ -94,7 +94,8 @@ def profile_ci(
     """Profile-likelihood interval of one GLM coefficient (like R's ``confint.glm``).
 
     The coefficient is fixed at b via an offset b * x_term and the remaining model refitted;
-    the bounds solve 2 (llmax - ll(b)) = chi2_1(level) by Brent's method.
+    the bounds solve 2 (llmax - ll(b)) = chi2_1(level) by Brent's method. A side where the
+    profile never falls that far (separation) is returned as -inf / +inf.
     """
     model = smf.glm(formula, data, family=_glm_family(family))
     full = model.fit()
@@ -110,14 +111,17 @@ def profile_ci(
 
     bounds = []
     for sign in (-1.0, 1.0):
-        step = 2.5 * se
+        step = 2.5 * se if np.isfinite(se) and se > 0 else 1.0
         far = b_hat + sign * step
         tries = 0
-        while gap(far) > 0 and tries < 30:
+        while gap(far) > 0 and tries < 12:
             step *= 2
             far = b_hat + sign * step
             tries += 1
-        bounds.append(optimize.brentq(gap, *sorted((b_hat, far)), xtol=1e-10))
+        if gap(far) > 0 or gap(b_hat) < 0:
+            bounds.append(sign * np.inf)  # the profile never drops far enough: unbounded
+        else:
+            bounds.append(optimize.brentq(gap, *sorted((b_hat, far)), xtol=1e-10))
     return float(bounds[0]), float(bounds[1])
 
 
@@ -138,6 +142,13 @@ def fit_glm(
     profile_terms : tuple of str
         Terms that also get a profile-likelihood interval (slower: two root searches each).
     """
+    with np.errstate(over="ignore", divide="ignore"):
+        return _fit_glm(data, formula, family, profile_terms)
+
+
+def _fit_glm(
+    data: pd.DataFrame, formula: str, family: str, profile_terms: tuple[str, ...]
+) -> GLMFit:
     res = smf.glm(formula, data, family=_glm_family(family)).fit(**R_GLM_CONVERGENCE)
     ci = res.conf_int(0.05)
     coefs = {}
@@ -146,7 +157,7 @@ def fit_glm(
         prof = None
         if name in profile_terms:
             plo, phi = profile_ci(data, formula, family, name)
-            prof = [float(np.exp(plo)), float(np.exp(phi))]
+            prof = [float(np.exp(plo)), float(np.exp(phi))]  # inf -> null in JSON
         b = float(res.params[name])
         coefs[name] = Coefficient(
             estimate=b,

@@ -9,6 +9,7 @@ default). Adjustment by statsmodels ``multipletests``.
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -191,7 +192,9 @@ def conover(
     labels = _grouped(values, groups, order)
     frame = pd.DataFrame({"v": values.to_numpy(dtype=float), "g": groups.to_numpy()})
     frame = frame[frame["g"].isin(labels)]
-    raw = skp.posthoc_conover(frame, val_col="v", group_col="g", p_adjust=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        raw = skp.posthoc_conover(frame, val_col="v", group_col="g", p_adjust=None)
     out = _pairs_from_matrix(raw, labels, "conover", p_adjust)
     p = np.array([pair["p_adj"] for pair in out.pairs])
     adj = _adjust(p, p_adjust)
