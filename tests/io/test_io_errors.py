@@ -212,3 +212,20 @@ def test_raw_dicom_without_preamble_or_meta(tmp_path: Path, synth_scan: SynthSca
     got = read_ct(tmp_path)
     np.testing.assert_array_equal(got.hu, scan.hu)
     np.testing.assert_allclose(got.slice_positions_lps_mm, scan.slice_positions_lps_mm, atol=1e-5)
+
+
+def test_colour_images_are_refused(tmp_path: Path, synth_scan: SynthScan) -> None:
+    from calcscan.io import read_dicom_frames
+
+    paths = write_dicom_series(synth_scan(shape=(2, 8, 8)), tmp_path)
+    for p in paths:  # a secondary-capture style RGB screenshot in a "CT" series
+        ds = pydicom.dcmread(p)
+        ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "RGB", 0
+        ds.BitsAllocated = ds.BitsStored = 8
+        ds.HighBit, ds.PixelRepresentation = 7, 0
+        ds.PixelData = np.zeros((8, 8, 3), np.uint8).tobytes()
+        ds.save_as(p)
+    with pytest.raises(InputError, match="colour image"):
+        read_dicom_frames(paths[0])
+    with pytest.raises(InputError, match=r"unreadable.*colour image"):
+        read_ct(tmp_path)

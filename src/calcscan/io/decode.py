@@ -144,6 +144,12 @@ def decode_hu(ds: Any, out: NDArray[np.float32] | None = None) -> tuple[NDArray[
     (ndarray, int)
         HU frames (n_frames, rows, cols) float32 and the number of padding pixels.
     """
+    samples = int(ds.get("SamplesPerPixel") or 1)
+    if samples != 1:
+        raise InputError(
+            f"{samples} samples per pixel ({ds.get('PhotometricInterpretation', '?')}): a "
+            "colour image, not CT grey levels; give the original CT series"
+        )
     raw = ds.pixel_array
     if raw.ndim == 2:
         raw = raw[None]
