@@ -61,6 +61,7 @@ def test_kb_covers_the_seed_entities() -> None:
         "calciphylaxis", "idiopathic_calcinosis_cutis", "extraskeletal_osteosarcoma",
         "dish_ligament_ossification", "progeria_vascular_calcification", "liposarcoma",
         "longus_colli_tendinitis", "dermal_filler", "postsurgical_heterotopic_ossification",
+        "granulomatous_infection_calcification",
     }  # fmt: skip
     assert required <= set(kb.by_id), sorted(required - set(kb.by_id))
 

@@ -71,7 +71,7 @@ HISTORY: Final = (
     "hemophilia", "osteoarthritis", "gout", "compartment_syndrome", "cosmetic_filler",
     "premature_aging", "cataracts", "skin_papules_flexural", "angioid_streaks",
     "joint_hypermobility", "leprosy", "maternal_diabetes", "hypothermia", "warfarin",
-    "radiotherapy", "joint_replacement",
+    "radiotherapy", "joint_replacement", "tuberculosis",
 )  # fmt: skip
 
 SYMPTOMS: Final = (
