@@ -7,7 +7,7 @@ import pytest
 
 from calcscan.contracts import MORPHOLOGIES, REGION_KEYS, SIDES
 from calcscan.stats import analyze_cohort, validate_cohort
-from calcscan.stats.simulate import plan_nodules, simulate_cohort
+from calcscan.stats.simulate import plan_nodules, plan_region_counts, simulate_cohort
 
 
 @pytest.fixture(scope="module")
@@ -70,3 +70,16 @@ def test_cap_and_nodule_plan() -> None:
     assert {s.side for s in specs} <= set(SIDES)
     d = np.array([s.diameter_mm for s in specs])
     assert d.min() >= 0.8 and d.max() <= 5.0 and np.median(d) < 2.0
+
+
+def test_region_counts_plan_matches_nodule_plan() -> None:
+    df = simulate_cohort(200, seed=6)
+    counts = plan_region_counts(df, max_per_subject=8)
+    nodules = plan_nodules(df, seed=0, max_per_subject=8)
+    for key, regions in counts.items():
+        assert sum(regions.values()) == len(nodules[key])
+        assert all(c > 0 for c in regions.values())
+        assert set(regions) <= set(REGION_KEYS)
+    uncapped = plan_region_counts(df, max_per_subject=None)
+    for _, row in df.iterrows():
+        assert sum(uncapped[row["study_key"]].values()) == row["nodule_count"]

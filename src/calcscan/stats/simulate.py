@@ -35,9 +35,10 @@ import pandas as pd
 from calcscan.contracts import REGION_KEYS
 
 __all__ = [
-    "NoduleSpec",
+    "PlannedNodule",
     "SimulationModel",
     "plan_nodules",
+    "plan_region_counts",
     "reference_values",
     "simulate_cohort",
 ]
@@ -180,7 +181,7 @@ def simulate_cohort(
 
 
 @dataclass(frozen=True)
-class NoduleSpec:
+class PlannedNodule:
     """One nodule to plant in a phantom.
 
     Attributes
@@ -203,9 +204,35 @@ class NoduleSpec:
     peak_hu: float
 
 
+def _scaled_counts(row: pd.Series, max_per_subject: int | None) -> dict[str, int]:
+    per_region: dict[str, int] = {r: int(row.get(f"counts_{r}", 0) or 0) for r in REGION_KEYS}
+    total = sum(per_region.values())
+    if max_per_subject is not None and total > max_per_subject:
+        scale = max_per_subject / total
+        per_region = {r: (max(1, int(c * scale)) if c else 0) for r, c in per_region.items()}
+    return per_region
+
+
+def plan_region_counts(
+    cohort: pd.DataFrame, *, max_per_subject: int | None = 12
+) -> dict[str, dict[str, int]]:
+    """Per subject, how many nodules to plant in each region (non-zero regions only).
+
+    The result plugs into ``calcscan.phantom.make_head_phantom(nodules={region: count})``.
+    ``max_per_subject`` caps the total as in :func:`plan_nodules` (at least one per involved
+    region); ``None`` keeps the table's counts.
+    """
+    return {
+        str(row["study_key"]): {
+            r: c for r, c in _scaled_counts(row, max_per_subject).items() if c > 0
+        }
+        for _, row in cohort.iterrows()
+    }
+
+
 def plan_nodules(
     cohort: pd.DataFrame, seed: int = 0, *, max_per_subject: int | None = 12
-) -> dict[str, list[NoduleSpec]]:
+) -> dict[str, list[PlannedNodule]]:
     """Per subject, the nodules to plant: region, side, size and morphology.
 
     Sizes follow the reference study's description (most punctate, about 1 mm; occasional
@@ -224,17 +251,13 @@ def plan_nodules(
     Returns
     -------
     dict
-        ``{study_key: [NoduleSpec, ...]}`` (empty list for subjects without nodules).
+        ``{study_key: [PlannedNodule, ...]}`` (empty list for subjects without nodules).
     """
     rng = np.random.default_rng(seed)
-    plans: dict[str, list[NoduleSpec]] = {}
+    plans: dict[str, list[PlannedNodule]] = {}
     for _, row in cohort.iterrows():
-        per_region = {r: int(row.get(f"counts_{r}", 0) or 0) for r in REGION_KEYS}
-        total = sum(per_region.values())
-        if max_per_subject is not None and total > max_per_subject:
-            scale = max_per_subject / total
-            per_region = {r: (max(1, int(c * scale)) if c else 0) for r, c in per_region.items()}
-        specs: list[NoduleSpec] = []
+        per_region = _scaled_counts(row, max_per_subject)
+        specs: list[PlannedNodule] = []
         for region, count in per_region.items():
             for j in range(count):
                 diameter = float(np.clip(rng.lognormal(np.log(1.4), 0.45), 0.8, 5.0))
@@ -250,7 +273,7 @@ def plan_nodules(
                     else ("left" if j % 2 == 0 else "right")
                 )
                 specs.append(
-                    NoduleSpec(
+                    PlannedNodule(
                         region=region,
                         side=side,
                         diameter_mm=round(diameter, 2),
