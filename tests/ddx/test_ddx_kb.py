@@ -169,3 +169,33 @@ def test_validation_names_entity_and_field(tmp_path: Path, old: str, new: str, f
 def test_duplicate_entity_id_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(KnowledgeBaseError, match="test_entity"):
         load_kb(_kb_with(tmp_path, GOOD + GOOD))
+
+
+def test_vocabulary_accepts_every_contract_term() -> None:
+    """Every term of CONTRACTS.md section 3 (docs copy) is accepted (additions allowed)."""
+    import re
+
+    from calcscan.ddx import vocab
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "CONTRACTS.md").read_text("utf-8")
+    section = text[text.index("## 3.") : text.index("## 4.")]
+
+    def terms(key: str, following: str) -> set[str]:
+        start = section.index(key) + len(key)
+        return set(re.findall(r"[a-z][a-z0-9_]*", section[start : section.index(following, start)]))
+
+    expected = {
+        "body_region": (terms("body_region", "compartment"), vocab.BODY_REGIONS),
+        "compartment": (terms("compartment  ", "mineral"), vocab.COMPARTMENTS),
+        "mineral": (terms("mineral  ", "morphology"), vocab.MINERALS),
+        "morphology": (terms("morphology ", "distribution"), vocab.MORPHOLOGIES),
+        "distribution": (terms("distribution ", "size_mm"), vocab.DISTRIBUTIONS),
+        "history": (terms("history ", "symptoms"), vocab.HISTORY),
+        "symptoms": (terms("symptoms ", "Output"), vocab.SYMPTOMS),
+    }
+    for key, (contract, accepted) in expected.items():
+        assert contract <= set(accepted), (key, sorted(contract - set(accepted)))
+    labs = terms("labs  ", "history")
+    accepted_labs = set(vocab.LAB_NUMERIC) | set(vocab.LAB_CATEGORICAL)
+    assert {t for t in labs if t.endswith(("_dl", "_dl2"))} | {"pth", "vitamin_d"} <= accepted_labs
+    assert {"uric_acid", "renal_failure"} <= accepted_labs
