@@ -296,3 +296,24 @@ def test_enhanced_per_frame_rescale_overrides_shared(synth_scan: SynthScan, tmp_
     expected = scan.hu.copy()
     expected[2] = np.maximum(expected[2] + 24.0, -1024.0)
     np.testing.assert_array_equal(got.hu, expected)
+
+
+def test_mixed_thickness_is_not_missing_slices_and_survives_rewrite(
+    synth_scan: SynthScan, tmp_path: Path
+) -> None:
+    base = synth_scan(shape=(10, 16, 16), spacing=(4.0, 0.7, 0.7))
+    z = np.concatenate([np.arange(5) * 4.0, 16.0 + 1.0 + np.arange(1, 6) * 7.0 - 7.0])
+    pos = base.slice_positions_lps_mm.copy()
+    pos[:, 2] = pos[0, 2] + z  # five 4 mm slices, then five 7 mm slices
+    scan = base.replace(slice_positions_lps_mm=pos)
+    thickness = [4.0] * 5 + [7.0] * 5
+    write_dicom_series(scan, tmp_path / "a", slice_thickness_mm=thickness)
+    got = read_ct(tmp_path / "a")
+    assert got.provenance["n_missing_slices"] == 0
+    assert any("mixed slice thickness 4/7" in w for w in got.warnings)
+    assert got.provenance["slice_thickness_per_slice_mm"] == thickness
+    write_dicom_series(got, tmp_path / "b")  # the per-slice thickness is reused
+    again = read_ct(tmp_path / "b")
+    assert again.provenance["slice_thickness_per_slice_mm"] == thickness
+    assert again.provenance["n_missing_slices"] == 0
+    np.testing.assert_allclose(again.slice_positions_lps_mm, pos, atol=1e-5)

@@ -299,3 +299,16 @@ def test_describe_ge_head(shared_ct: Path) -> None:
     assert report["hu"]["air_peak_hu"] == pytest.approx(air_peak_hu(scan.hu), abs=2.0)
     assert 20 <= report["hu"]["soft_tissue_peak_hu"] <= 40  # README: +22 to +38 HU in heads
     assert hu_statistics(scan.hu)["percentiles"]["p50"] < 0
+
+
+def test_ge_head_rewrites_exactly(shared_ct: Path, tmp_path: Path) -> None:
+    """Writing a real tilted, mixed-thickness series and reading it back changes nothing."""
+    from calcscan.io import write_dicom_series
+
+    scan = _read_cached(shared_ct / "dcm_qa_ct_GE_head/dicom")
+    write_dicom_series(scan, tmp_path)
+    again = read_ct(tmp_path)
+    np.testing.assert_array_equal(again.hu, scan.hu)
+    np.testing.assert_allclose(again.slice_positions_lps_mm, scan.slice_positions_lps_mm, atol=1e-4)
+    np.testing.assert_allclose(again.affine_lps, scan.affine_lps, atol=1e-6)
+    assert again.provenance["n_missing_slices"] == 0

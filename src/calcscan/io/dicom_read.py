@@ -195,6 +195,8 @@ def read_series(
         n_padding_pixels=n_pad,
         **spacing_report.facts,
     )
+    if len(set(thickness)) > 1:  # mixed thickness: keep it per slice (writers reuse it)
+        provenance["slice_thickness_per_slice_mm"] = thickness
     if float(hu.min()) > -500.0:
         warnings.append(
             f"no voxel below -500 HU (min {float(hu.min()):.0f}): check the rescale intercept"

@@ -150,6 +150,21 @@ def _base_dataset(
     return ds
 
 
+def _thickness_per_slice(scan: CTScan, given: float | Sequence[float] | None) -> list[float]:
+    """Nominal thickness of every slice: given, else the reader's per-slice list, else one."""
+    n = scan.shape[0]
+    if given is None:
+        given = scan.provenance.get("slice_thickness_per_slice_mm")
+        if given is None or len(given) != n or any(t is None for t in given):
+            given = scan.slice_thickness_mm or scan.spacing_mm[0]
+    if isinstance(given, int | float):
+        return [float(given)] * n
+    values = [float(t) for t in given]
+    if len(values) != n:
+        raise UsageError(f"slice_thickness_mm has {len(values)} values for {n} slices")
+    return values
+
+
 def _geometry(scan: CTScan) -> tuple[list[float], list[float]]:
     row_vec, col_vec = scan.row_vector_lps, scan.col_vector_lps
     spacing = [float(np.linalg.norm(row_vec)), float(np.linalg.norm(col_vec))]
@@ -181,6 +196,7 @@ def write_dicom_series(
     bits_stored: int = 16,
     signed: bool | None = None,
     pixel_padding_value: int | None = None,
+    slice_thickness_mm: float | Sequence[float] | None = None,
     enhanced: bool = False,
     seed: int = 0,
 ) -> list[Path]:
@@ -222,6 +238,10 @@ def write_dicom_series(
     pixel_padding_value : int or None
         When given, pixels outside the inscribed circle (the reconstruction field of view) are
         written with this stored value and PixelPaddingValue is set.
+    slice_thickness_mm : float or sequence of float, optional
+        Nominal SliceThickness (one value, or one per slice). By default the scan's per-slice
+        list from the reader (``provenance["slice_thickness_per_slice_mm"]``, mixed-thickness
+        series), else ``scan.slice_thickness_mm``, else the slice step.
     enhanced : bool
         Write one Enhanced CT multi-frame file (per-frame positions, rescale in the shared
         functional groups) instead of one file per slice.
@@ -267,6 +287,7 @@ def write_dicom_series(
     series_uid = series_uid or generate_uid()
     frame_uid = generate_uid()
     keep = [k for k in range(scan.shape[0]) if k not in set(drop_slices)]
+    thickness = _thickness_per_slice(scan, slice_thickness_mm)
     common = dict(
         study_uid=study_uid,
         series_uid=series_uid,
@@ -322,6 +343,7 @@ def write_dicom_series(
             ds.ImageOrientationPatient = [_ds(v) for v in iop]
             ds.PixelSpacing = [_ds(v) for v in spacing]
             ds.SliceLocation = _ds(float(scan.slice_positions_lps_mm[k, 2]))
+            ds.SliceThickness = _ds(thickness[k])
             ds.RescaleSlope = _ds(slope)
             ds.RescaleIntercept = _ds(intercept)
             ds.RescaleType = "HU"
