@@ -59,3 +59,18 @@ def test_default_decades_give_nine_groups_over_4_to_90() -> None:
     assert labels.iloc[-1] == labels.iloc[-2] == "[80,inf)"
     closed = decade_labels(pd.Series([4.0, 90]), top_decade=None)
     assert list(closed) == ["[0,10)", "[90,100)"]
+
+
+def test_table2_sex_test_on_published_table() -> None:
+    from calcscan.stats.tables import table2_sex_test
+
+    t2 = reference_values()["table2"]
+    res = table2_sex_test(t2)
+    assert res["estimable"] is True and res["df"] == 5
+    assert res["min_expected"] < 5 and "caution" in res["warning"]
+    # no positives -> not estimable
+    empty = {
+        "none": {"all": 10, "male": 5, "female": 5},
+        "frontal": {"all": 0, "male": 0, "female": 0},
+    }
+    assert table2_sex_test(empty)["estimable"] is False

@@ -48,6 +48,7 @@ def register(app: typer.Typer) -> None:
         from calcscan.stats import AnalysisOptions, analyze_cohort, load_cohort
 
         log = logging.getLogger("calcscan.stats")
+        logging.captureWarnings(True)  # stray library warnings go through the stderr log
         if top_decade.strip().lower() == "none":
             top: int | None = None
         else:

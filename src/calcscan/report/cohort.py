@@ -28,6 +28,19 @@ DISCLAIMER = (
 )
 
 
+#: Table 2 row names as printed in the reference study.
+_PATTERN_LABELS = {
+    "none": "None",
+    "frontal": "Frontal",
+    "frontal_maxillary": "Frontal-maxillary",
+    "maxillary": "Maxillary",
+    "temporal": "Temporal",
+    "mandibular_buccal": "Mandibular/buccal",
+    "orbital": "Orbital",
+    "other": "Other",
+}
+
+
 def _p(p: Any) -> str:
     if not isinstance(p, int | float):
         return "n/a"
@@ -309,6 +322,7 @@ def build_context(result: CohortStats, df: pd.DataFrame, out_dir: Path) -> dict[
         "fig2_svg": fig2,
         "fig3_svg": fig3,
         "disclaimer": DISCLAIMER,
+        "pattern_label": lambda k: _PATTERN_LABELS.get(k, k),
         "pct": lambda x: "n/a" if x is None else f"{100 * x:.1f}%",
         "num": lambda x, f=".3f": "n/a" if x is None else format(x, f),
     }

@@ -28,7 +28,7 @@ from calcscan.stats.nonparametric import (
     dunn,
     kruskal,
 )
-from calcscan.stats.tables import regional_analysis, table1, table2
+from calcscan.stats.tables import regional_analysis, table1, table2, table2_sex_test
 
 __all__ = ["AnalysisOptions", "CohortStats", "analyze_cohort", "software_versions"]
 
@@ -376,6 +376,7 @@ def analyze_cohort(df: pd.DataFrame, options: AnalysisOptions | None = None) -> 
     res.update(_nonparametric(mf_pos if mf_pos.shape[0] == pos.shape[0] else pos, opts))
     res["dunn_p_adjust"] = opts.p_adjust
     res["table2"] = table2(df)
+    res["table2_sex_test"] = _guard("Table 2 test", lambda: table2_sex_test(res["table2"]))
     t1 = table1(df)
     if t1 is not None:
         res["table1"] = t1

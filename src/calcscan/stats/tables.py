@@ -14,7 +14,7 @@ from calcscan.stats._result import NotEstimable, Result
 from calcscan.stats.basic import wilson_ci
 from calcscan.stats.nonparametric import decade_labels, decade_order
 
-__all__ = ["RegionalAnalysis", "regional_analysis", "table1", "table2"]
+__all__ = ["RegionalAnalysis", "regional_analysis", "table1", "table2", "table2_sex_test"]
 
 
 def table1(df: pd.DataFrame) -> list[dict[str, Any]] | None:
@@ -55,6 +55,32 @@ def table2(df: pd.DataFrame) -> dict[str, dict[str, int]]:
             "male": int((sel & (df["sex"] == "M")).sum()),
             "female": int((sel & (df["sex"] == "F")).sum()),
         }
+    return out
+
+
+def table2_sex_test(t2: dict[str, dict[str, int]]) -> dict[str, Any]:
+    """Pearson chi-square of distribution pattern x sex among positives (Table 2 without "none").
+
+    Patterns with no subjects are dropped; the smallest expected count is reported because the
+    chi-square approximation is doubtful below 5 (rare patterns).
+    """
+    from calcscan.stats.basic import contingency_test
+
+    rows = [[v["male"], v["female"]] for k, v in t2.items() if k != "none" and v["all"] > 0]
+    if len(rows) < 2 or any(sum(col) == 0 for col in zip(*rows, strict=True)):
+        return NotEstimable("fewer than two patterns, or one sex without positives").to_dict()
+    res = contingency_test(rows)
+    min_expected = float(np.min(res.expected))
+    out: dict[str, Any] = {
+        "estimable": True,
+        "chi2": res.chi2,
+        "df": res.df,
+        "p": res.p,
+        "min_expected": min_expected,
+        "method": "Pearson chi-square, patterns with >= 1 subject x sex, positives only",
+    }
+    if min_expected < 5:
+        out["warning"] = "some expected counts are below 5: interpret the P value with caution"
     return out
 
 
