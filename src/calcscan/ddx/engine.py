@@ -11,12 +11,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from calcscan.ddx.findings import Findings, derive_lab_states, interpret_site
+from calcscan.ddx.explain import compare_mimics, mechanism_summary, mineral_summary
+from calcscan.ddx.findings import Findings, derive_lab_states, implied_region, interpret_site
 from calcscan.ddx.kb import Entity, KnowledgeBase, load_kb
 from calcscan.ddx.nextsteps import next_steps
-from calcscan.ddx.vocab import MECHANISMS
 
-__all__ = ["Factor", "Hypothesis", "compare_mimics", "diagnose", "rank", "score_entity"]
+__all__ = ["Factor", "Hypothesis", "diagnose", "rank", "score_entity"]
 
 _MIN_REPORTED = math.log(1.1)
 DISCLAIMER = "Research tool, never a diagnosis: correlate with clinical findings and pathology."
@@ -120,17 +120,6 @@ def _age_sex_factors(kb: KnowledgeBase, ent: Entity, f: Findings) -> list[Factor
     return out
 
 
-def _region(f: Findings) -> str | None:
-    """Body region, implied by the 'face' or 'fingertips' distribution when not given."""
-    if f.body_region is not None:
-        return f.body_region
-    if "face" in f.distribution:
-        return "head_face"
-    if "fingertips" in f.distribution:
-        return "fingers"
-    return None
-
-
 def score_entity(
     kb: KnowledgeBase, ent: Entity, f: Findings, lab_states: dict[str, str]
 ) -> tuple[float, list[Factor]]:
@@ -152,7 +141,7 @@ def score_entity(
     prior = float(kb.meta["prevalence_weights"][ent.prevalence])
     factors = [Factor(prior, f"base rate: {_words(ent.prevalence)}")]
     factors += _age_sex_factors(kb, ent, f)
-    for slot, value in (("compartment", f.compartment), ("body_region", _region(f))):
+    for slot, value in (("compartment", f.compartment), ("body_region", implied_region(f))):
         if value is not None and value != "unknown":
             factors.append(_slot_factor(kb, ent, slot, value) or Factor(1.0, ""))
     for slot in ("morphology", "distribution"):
@@ -230,139 +219,6 @@ def _reasons(h: Hypothesis) -> tuple[list[str], list[str]]:
     return fmt, against
 
 
-def _mechanism(
-    kb: KnowledgeBase, hyps: list[Hypothesis], labs: dict[str, str], f: Findings
-) -> dict[str, Any]:
-    mass = dict.fromkeys(MECHANISMS, 0.0)
-    for h in hyps:
-        mass[h.entity.mechanism] += h.probability
-    best = max(MECHANISMS, key=lambda m: (mass[m], -MECHANISMS.index(m)))
-    rules = kb.meta["lab_rules"]
-    reasoning = [" ".join(str(kb.meta["mechanism_notes"][best]).split())]
-    product = f.labs.get("ca_x_p_mg2_dl2")
-    if product is None and "calcium_mg_dl" in f.labs and "phosphate_mg_dl" in f.labs:
-        product = f.labs["calcium_mg_dl"] * f.labs["phosphate_mg_dl"]
-    if product is not None:
-        lo, hi = rules["ca_x_p_borderline_mg2_dl2"], rules["ca_x_p_high_mg2_dl2"]
-        verdict = (
-            "above the metastatic threshold: metastatic calcification favoured"
-            if product >= hi
-            else "in the 60-75 grey zone: metastatic calcification possible"
-            if product >= lo
-            else "below 60: metastatic calcification unlikely, dystrophic/idiopathic favoured"
-        )
-        reasoning.append(
-            f"Ca x P = {product:.0f} mg2/dL2, {verdict} (thresholds {lo}-{hi}; seeds 003, 004)"
-        )
-    if labs.get("calcium") == "normal" and labs.get("phosphate") == "normal":
-        reasoning.append(
-            "Normal serum calcium and phosphate: dystrophic or idiopathic, not metastatic."
-        )
-    if labs.get("renal_failure") == "true":
-        reasoning.append(
-            "Renal failure: the commonest cause of metastatic calcification (seed 003)."
-        )
-    if f.history and {
-        "injections",
-        "calcium_gluconate_infusion",
-        "calcium_therapy",
-        "vitamin_d_intake",
-        "cosmetic_filler",
-    } & set(f.history):
-        reasoning.append(
-            "Injection, infusion or supplementation history: consider iatrogenic calcification."
-        )
-    if f.mineral == "ossification":
-        reasoning.append(
-            "Ossification (cortex/trabeculae) given: heterotopic ossification or osteoma cutis."
-        )
-    top = [h for h in hyps[:10] if h.entity.mechanism == best][:3]
-    if top:
-        reasoning.append(
-            "Carried by: " + ", ".join(f"{h.entity.label} ({h.probability:.2f})" for h in top)
-        )
-    if not labs:
-        reasoning.append(
-            "No labs given: serum calcium, phosphate and renal function separate metastatic "
-            "from dystrophic calcification."
-        )
-    return {
-        "most_likely": best,
-        "probabilities": {m: round(mass[m], 4) for m in MECHANISMS},
-        "reasoning": reasoning,
-    }
-
-
-def _mineral(kb: KnowledgeBase, hyps: list[Hypothesis], f: Findings) -> dict[str, Any]:
-    p_oss = sum(h.probability for h in hyps if h.entity.mineral == "ossification")
-    p_either = sum(h.probability for h in hyps if h.entity.mineral == "either")
-    return {
-        "observed": f.mineral or "unknown",
-        "p_ossifying_entity": round(p_oss, 4),
-        "p_either": round(p_either, 4),
-        "guidance": [" ".join(str(g).split()) for g in kb.meta["mineral_guidance"]],
-    }
-
-
-def _present_keys(f: Findings) -> set[str]:
-    keys = {f"compartment:{f.compartment}", f"body_region:{_region(f)}", f"mineral:{f.mineral}"}
-    keys |= {f"morphology:{t}" for t in f.morphology} | {
-        f"distribution:{t}" for t in f.distribution
-    }
-    keys |= {f"history:{t}" for t in f.history or ()} | {f"symptoms:{t}" for t in f.symptoms or ()}
-    return keys
-
-
-def compare_mimics(hyps: list[Hypothesis], f: Findings) -> list[dict[str, Any]]:
-    """The leading entity against the mimics its knowledge-base entry lists.
-
-    Parameters
-    ----------
-    hyps : list of Hypothesis
-        Ranked hypotheses (best first).
-    f : Findings
-
-    Returns
-    -------
-    list of dict
-        One row per mimic: ``id``, ``label``, ``probability``, ``bayes_factor_vs_top`` (how much
-        less likely than the leader given the findings) and ``would_favour_it``: its strongest
-        typical findings that were not reported (what to look for).
-    """
-    if not hyps or not hyps[0].entity.mimics:
-        return []
-    top = hyps[0]
-    by_id = {h.entity.id: h for h in hyps}
-    present = _present_keys(f)
-    # A different value of an observed single-valued slot is not something to look for.
-    observed_single = {
-        slot
-        for slot, value in (("compartment", f.compartment), ("body_region", _region(f)))
-        if value not in (None, "unknown")
-    }
-    rows: list[dict[str, Any]] = []
-    for mimic_id in top.entity.mimics:
-        h = by_id[mimic_id]
-        cues = [
-            (lr, f"{_words(slot)}: {_words(term)}")
-            for slot, terms in h.entity.slots.items()
-            for term, lr in terms.items()
-            if lr >= 5 and f"{slot}:{term}" not in present and slot not in observed_single
-        ]
-        cues.sort(key=lambda c: (-c[0], c[1]))
-        rows.append(
-            {
-                "id": mimic_id,
-                "label": h.entity.label,
-                "probability": round(h.probability, 6),
-                "bayes_factor_vs_top": float(f"{math.exp(h.score - top.score):.3g}"),
-                "would_favour_it": [c[1] for c in cues[:4]],
-            }
-        )
-    rows.sort(key=lambda r: -float(r["bayes_factor_vs_top"]))
-    return rows
-
-
 def diagnose(f: Findings, *, top: int = 10, kb: KnowledgeBase | None = None) -> dict[str, Any]:
     """Rank the differential for ``f`` and explain it (output of CONTRACTS.md section 3).
 
@@ -419,8 +275,8 @@ def diagnose(f: Findings, *, top: int = 10, kb: KnowledgeBase | None = None) -> 
     return {
         "differential": differential,
         "mimics": mimics,
-        "mechanism": _mechanism(kb, hyps, lab_states, f),
-        "mineral": _mineral(kb, hyps, f),
+        "mechanism": mechanism_summary(kb, hyps, lab_states, f),
+        "mineral": mineral_summary(kb, hyps, f),
         "next_steps": steps,
         "next_steps_detail": detail,
         "knowledge_base_version": kb.version,

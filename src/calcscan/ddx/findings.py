@@ -23,7 +23,7 @@ from calcscan.ddx.vocab import (
 )
 from calcscan.errors import UsageError
 
-__all__ = ["Findings", "derive_lab_states", "interpret_site", "parse_findings"]
+__all__ = ["Findings", "derive_lab_states", "implied_region", "interpret_site", "parse_findings"]
 
 _LIST_KEYS: dict[str, tuple[str, ...]] = {
     "morphology": MORPHOLOGIES,
@@ -262,3 +262,14 @@ def interpret_site(f: Findings, keywords: list[list[str]]) -> tuple[Findings, di
     if not derived:
         return f, {}
     return dataclasses.replace(f, body_region=region, distribution=tuple(dist)), derived
+
+
+def implied_region(f: Findings) -> str | None:
+    """Body region, implied by the 'face' or 'fingertips' distribution when not given."""
+    if f.body_region is not None:
+        return f.body_region
+    if "face" in f.distribution:
+        return "head_face"
+    if "fingertips" in f.distribution:
+        return "fingers"
+    return None
