@@ -147,3 +147,21 @@ def test_custom_kb_folder_is_validated(tmp_path: Path) -> None:
     assert "cysticercosis" in bad.stderr and "morphology" in bad.stderr
     missing = _run("--kb", str(tmp_path / "nowhere"), "--json")
     assert missing.returncode == 1 and "cannot read" in missing.stderr
+
+
+def test_record_falls_back_to_possible_nodules_and_skips_unknown_demographics() -> None:
+    from calcscan.ddx.record import record_summary
+
+    record = json.loads(RECORD.read_text(encoding="utf-8"))
+    faint = dict(
+        record,
+        nodules=[],
+        nodule_count=0,
+        possible_nodules=record["nodules"][:2],
+        patient_sex="O",
+        patient_age_years=None,
+    )
+    f = findings_from_record(faint)
+    assert f.sex is None and f.age_years is None
+    assert record_summary(faint)["from_possible_nodules"] is True
+    assert "bilateral" in f.distribution
