@@ -156,3 +156,11 @@ def test_patient_sex() -> None:
         None,
         None,
     ]
+
+
+def test_several_studies_in_one_input_warn(tmp_path: Path, synth_scan: SynthScan) -> None:
+    write_dicom_series(synth_scan(), tmp_path / "p1", study_uid="1.2.3.100")
+    write_dicom_series(synth_scan(), tmp_path / "p2", study_uid="1.2.3.200")
+    scan = read_ct(tmp_path)
+    assert scan.provenance["n_studies_found"] == 2
+    assert any("holds 2 studies" in w for w in scan.warnings)

@@ -138,6 +138,15 @@ def _read_dicom(root: Path, shown: str, series_uid: str | None) -> tuple[CTScan,
     chosen, reason = choose_series(found.series, series_uid=series_uid)
     log.info("%s: %d series found; chose %s", shown, len(found.series), reason)
     scan = read_series(chosen, source_path=shown, reason=reason, skipped_corrupt=found.corrupt)
+    studies = {s.study_uid for s in found.series}
+    if len(studies) > 1:
+        msg = (
+            f"the input holds {len(studies)} studies; read one series of one of them "
+            "(choose another with --series, or give one study per input)"
+        )
+        scan.warnings.append(msg)
+        log.warning("%s: %s", shown, msg)
+    scan.provenance["n_studies_found"] = len(studies)
     scan.provenance["n_series_found"] = len(found.series)
     scan.provenance["n_non_dicom_files"] = len(found.non_dicom)
     return scan, found
