@@ -10,7 +10,7 @@ from calcscan.phantom import (
     NoduleSpec,
     insert_nodules,
     make_head_phantom,
-    phantom_region,
+    phantom_axes,
 )
 from calcscan.phantom.head import phantom_anatomy
 
@@ -70,10 +70,20 @@ def test_auricle_and_nasal_cartilage_are_mimic_density(clean_phantom):
 def test_every_region_gets_its_nodule(clean_phantom):
     _, truth = clean_phantom
     assert sorted(t.region for t in truth) == sorted(PHANTOM_REGIONS)
+    ax = phantom_axes()
     for t in truth:
-        x, y, z = t.centroid_lps_mm
-        assert str(phantom_region(np.array([x]), np.array([y]), np.array([z]))[0]) == t.region
+        x = t.centroid_lps_mm[0]
         assert t.side == ("midline" if abs(x) <= 4 else ("left" if x > 0 else "right"))
+        lat, ant, sup = (np.asarray(t.centroid_lps_mm) - ax.origin) @ ax.basis()
+        # coarse sanity of the region definitions in the phantom frame
+        if t.region == "frontal":
+            assert sup > 5
+        if t.region == "nasal":
+            assert abs(lat) <= 14 and ant > 5
+        if t.region == "mandibular_buccal":
+            assert sup < -15
+        if t.region == "temporal":
+            assert abs(lat) >= 38
 
 
 def test_nodule_truth_matches_rendered_image():

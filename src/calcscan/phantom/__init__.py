@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from calcscan.phantom.head import PHANTOM_REGIONS, make_head_phantom, phantom_region
+from calcscan.phantom.head import PHANTOM_REGIONS, make_head_phantom, phantom_axes
 from calcscan.phantom.render import default_blur_fwhm_mm, insert_nodules, render_nodule
 from calcscan.phantom.sites import SkinSite, SkinSiteSampler, sample_skin_sites
 from calcscan.phantom.truth import SHAPES, NoduleSpec, TruthNodule, read_truth, write_truth
@@ -17,7 +17,7 @@ __all__ = [
     "default_blur_fwhm_mm",
     "insert_nodules",
     "make_head_phantom",
-    "phantom_region",
+    "phantom_axes",
     "read_truth",
     "render_nodule",
     "sample_skin_sites",

@@ -22,17 +22,23 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from calcscan.errors import UsageError
+from calcscan.phantom.regiontruth import FaceAxes, region_truth
 from calcscan.phantom.render import (
     _FWHM_TO_SIGMA,
     apply_rendered,
     render_nodule,
     truth_from_render,
 )
-from calcscan.phantom.sites import _edt
+from calcscan.phantom.sites import _edt, outward_normals
 from calcscan.phantom.truth import NoduleSpec, TruthNodule
 from calcscan.scan import CTScan
 
-__all__ = ["PHANTOM_REGIONS", "make_head_phantom", "phantom_anatomy", "phantom_region"]
+__all__ = [
+    "PHANTOM_REGIONS",
+    "make_head_phantom",
+    "phantom_anatomy",
+    "phantom_axes",
+]
 
 log = logging.getLogger(__name__)
 
@@ -62,38 +68,12 @@ PHANTOM_REGIONS: tuple[str, ...] = (
 )
 
 _GLOBE_X, _GLOBE_Y, _GLOBE_Z, _GLOBE_R = 32.0, -52.0, 0.0, 12.0
+_POOL_MAX = 15000
 
 
-def phantom_region(
-    x: NDArray[np.float64], y: NDArray[np.float64], z: NDArray[np.float64]
-) -> NDArray[np.str_]:
-    """Region of phantom points by construction (first matching rule of ``anatomy.yaml``).
-
-    Parameters
-    ----------
-    x, y, z : ndarray
-        LPS mm in the phantom frame, same shape.
-
-    Returns
-    -------
-    ndarray of str
-        Region names; "other" where no rule matches.
-    """
-    out = np.full(np.shape(x), "other", dtype=object)
-    done = np.zeros(np.shape(x), dtype=bool)
-    ax = np.abs(x)
-    gd = np.hypot(ax - _GLOBE_X, z - _GLOBE_Z)
-    for rule in phantom_anatomy()["regions"]:
-        ok = ~done
-        for key, arr in (("x_abs", ax), ("y", y), ("z", z)):
-            if key in rule:
-                lo, hi = rule[key]
-                ok &= (arr >= lo) & (arr <= hi)
-        if "globe_dist_max" in rule:
-            ok &= gd <= rule["globe_dist_max"]
-        out[ok] = rule["name"]
-        done |= ok
-    return out.astype(str)
+def phantom_axes() -> FaceAxes:
+    """Face frame of the phantom (globe centres known by construction)."""
+    return FaceAxes.from_globes((-_GLOBE_X, _GLOBE_Y, _GLOBE_Z), (_GLOBE_X, _GLOBE_Y, _GLOBE_Z))
 
 
 def _side(x: float) -> str:
@@ -334,9 +314,12 @@ def _place_nodules(
         & ((body_hu == tis["fat"]) | (body_hu == tis["dermis"]))
     )
     idx = np.argwhere(layer[:, ::2, ::2]) * np.array([1, 2, 2])
+    if idx.shape[0] > _POOL_MAX:  # a random subset is plenty to draw sites from
+        idx = idx[np.sort(rng.choice(idx.shape[0], _POOL_MAX, replace=False))]
     a = grid.affine
     lps = (a[:3, :3] @ idx.T.astype(np.float64)).T + a[:3, 3]
-    reg = phantom_region(lps[:, 0], lps[:, 1], lps[:, 2])
+    normals = outward_normals(depth, idx, a[:3, :3])
+    reg = np.array([r or "" for r in region_truth(phantom_axes(), lps, normals)])
     specs: list[NoduleSpec] = []
     taken: list[NDArray[np.float64]] = []
     for region, count in nodules.items():
@@ -401,7 +384,8 @@ def make_head_phantom(
         Seed of everything random (nodule sites, sizes, noise, metal teeth).
     nodules : list of NoduleSpec or dict of {region: count} or None
         Explicit nodules, or counts per facial region (see :data:`PHANTOM_REGIONS`) placed at
-        random in the hypodermis (dermis + subcutaneous fat, fully below the skin surface).
+        random in the hypodermis (dermis + subcutaneous fat, fully below the skin surface), at
+        clear of the region's borders (project definitions, :mod:`calcscan.phantom.regiontruth`).
     spacing_mm : (float, float, float)
         (slice, row, col) spacing.
     noise_hu : float

@@ -7,6 +7,7 @@ import logging
 import numpy as np
 
 from calcscan.errors import UsageError
+from calcscan.phantom.realregions import HeadLandmarks, landmarks_for
 from calcscan.phantom.render import insert_nodules
 from calcscan.phantom.sites import SkinSiteSampler
 from calcscan.phantom.truth import NoduleSpec, TruthNodule
@@ -40,6 +41,7 @@ def random_insertion(
     ring_fraction: float = 0.2,
     min_separation_mm: float = 8.0,
     sampler: SkinSiteSampler | None = None,
+    landmarks: HeadLandmarks | None = None,
 ) -> tuple[CTScan, list[TruthNodule]]:
     """Insert ``n`` random nodules into the facial dermis/hypodermis of a real scan.
 
@@ -58,13 +60,18 @@ def random_insertion(
     min_separation_mm : float
     sampler : SkinSiteSampler, optional
         Reuse the precomputed layers of ``scan`` over many trials.
+    landmarks : HeadLandmarks, optional
+        Globe landmarks giving region truth; default: the hand-annotated ones of this
+        ``study_key`` (``landmarks.yaml``) if any.
 
     Returns
     -------
     scan : CTScan
         The modified copy.
     truth : list of TruthNodule
-        LPS ground truth with the site's side (region None: not known on real scans).
+        LPS ground truth with the site's side; the region (project definitions evaluated in
+        the hand-annotated globe frame, :mod:`calcscan.phantom.regiontruth`) when landmarks
+        are known and the nodule is not at a region border, else None.
     """
     if n < 0:
         raise UsageError(f"--n must be >= 0, got {n}")
@@ -74,6 +81,7 @@ def random_insertion(
         raise UsageError(f"--ring-fraction must be within 0..1, got {ring_fraction}")
     rng = np.random.default_rng(seed)
     sampler = sampler or SkinSiteSampler(scan)
+    lm = landmarks or landmarks_for(scan.study_key)
     specs: list[NoduleSpec] = []
     depths: list[float] = []
     centers: list[tuple[float, float, float]] = []
@@ -92,6 +100,7 @@ def random_insertion(
             log.warning("no room left for a %.1f mm nodule; inserted %d", d, len(specs))
             break
         s = sites[0]
+        region = lm.region(s.center_lps_mm, s.normal_lps)[0] if lm is not None else None
         centers.append(s.center_lps_mm)
         depths.append(s.depth_mm)
         specs.append(
@@ -100,7 +109,7 @@ def random_insertion(
                 diameter_mm=d,
                 density_hu=float(rng.uniform(*densities_hu)),
                 ring=bool(d >= 1.5 and rng.random() < ring_fraction),
-                region=s.region,
+                region=region,
                 side=s.side,
             )
         )

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -39,6 +40,37 @@ _SOFT_HU = (-250.0, 120.0)
 _BONE_HU = 250.0
 _MIDLINE_HALF_WIDTH_MM = 4.0
 _PROTRUSION_BALL_MM = 5.0
+
+
+def outward_normals(
+    depth_mm: NDArray[np.floating[Any]], idx: NDArray[np.int64], jacobian: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Unit outward normals (LPS) at voxel indices: minus the gradient of the depth map.
+
+    Parameters
+    ----------
+    depth_mm : ndarray
+        Depth below the skin on a grid.
+    idx : ndarray, shape (n, 3)
+        Voxel indices (slice, row, col).
+    jacobian : ndarray, shape (3, 3)
+        LPS step of one index along each axis (columns), e.g. ``affine[:3, :3]``.
+    """
+    idx = np.atleast_2d(idx)
+    shape = np.asarray(depth_mm.shape)
+    grad = np.zeros(idx.shape, dtype=np.float64)
+    for a in range(3):
+        hi = idx.copy()
+        lo = idx.copy()
+        hi[:, a] = np.minimum(idx[:, a] + 1, shape[a] - 1)
+        lo[:, a] = np.maximum(idx[:, a] - 1, 0)
+        span = np.maximum(hi[:, a] - lo[:, a], 1)
+        grad[:, a] = (depth_mm[tuple(hi.T)] - depth_mm[tuple(lo.T)]) / span
+    # d(depth)/d(index) = J^T grad_lps  ->  grad_lps = J^-T d(depth)/d(index)
+    g = np.linalg.solve(jacobian.T, grad.T).T
+    n = -g
+    norm = np.linalg.norm(n, axis=1, keepdims=True)
+    return np.asarray(np.divide(n, norm, out=np.zeros_like(n), where=norm > 0))
 
 
 def _edt(mask: NDArray[np.bool_], spacing: tuple[float, float, float]) -> NDArray[np.float32]:
@@ -65,6 +97,8 @@ class SkinSite:
     region : str or None
     side : str or None
         "left" | "right" | "midline" (patient side, from LPS x and the body midline).
+    normal_lps : tuple of float
+        Outward skin normal (unit, LPS) from the gradient of the depth map.
     """
 
     center_lps_mm: tuple[float, float, float]
@@ -72,6 +106,7 @@ class SkinSite:
     clearance_mm: float
     region: str | None
     side: str | None
+    normal_lps: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
 class SkinSiteSampler:
@@ -141,6 +176,11 @@ class SkinSiteSampler:
             return 1.0
         return -1.0
 
+    def normal_at(self, idx_coarse: NDArray[np.int64]) -> NDArray[np.float64]:
+        """Outward skin normal (unit LPS) at a coarse-grid voxel."""
+        jac = self.scan.affine_lps[:3, :3] * np.asarray(self.step, dtype=np.float64)[None, :]
+        return outward_normals(self.depth_mm, np.asarray(idx_coarse)[None, :], jac)[0]
+
     def side_of(self, x_lps_mm: float) -> str:
         """Patient side of an LPS x coordinate (+x is the patient's left)."""
         dx = x_lps_mm - self.midline_x
@@ -200,6 +240,7 @@ class SkinSiteSampler:
                 continue
             taken.append(p)
             k, r, c = idx[j]
+            nrm = self.normal_at(idx[j])
             out.append(
                 SkinSite(
                     center_lps_mm=(float(p[0]), float(p[1]), float(p[2])),
@@ -207,6 +248,7 @@ class SkinSiteSampler:
                     clearance_mm=float(self.clearance_mm[k, r, c]),
                     region=None,
                     side=self.side_of(float(p[0])),
+                    normal_lps=(float(nrm[0]), float(nrm[1]), float(nrm[2])),
                 )
             )
         if len(out) < n:
