@@ -310,3 +310,16 @@ def test_random_valid_findings_never_fail() -> None:
         assert probs == sorted(probs, reverse=True)
         assert result["next_steps"]
         json.dumps(result, allow_nan=False)
+
+
+def test_age_banded_base_rate() -> None:
+    """Renal (secondary) calcinosis is common in adults on dialysis, rare in children."""
+    ckd = KB.by_id["secondary_hyperparathyroidism_ckd"]
+    assert ckd.prevalence_at(8) == "rare" and ckd.prevalence_at(50) == "common"
+    assert ckd.prevalence_at(None) == "common"
+    base = {"body_region": "elbow", "compartment": "periarticular",
+            "morphology": ["lobulated", "fluid_calcium_level"]}  # fmt: skip
+    child = _ids(diagnose(parse_findings({**base, "age_years": 8})))
+    adult = _ids(diagnose(parse_findings({**base, "age_years": 50})))
+    assert child.index("tumoral_calcinosis") < child.index("secondary_hyperparathyroidism_ckd")
+    assert adult.index("secondary_hyperparathyroidism_ckd") < adult.index("tumoral_calcinosis")

@@ -138,6 +138,16 @@ def test_minimal_valid_kb_loads(tmp_path: Path) -> None:
         ),
         ("compartment: {subcutaneous: strong}", "mimics: [no_such_entity]", "mimics"),
         (
+            "  prevalence: rare",
+            "  prevalence: rare\n  prevalence_by_age: [[0, 20, common], [10, 40, rare]]",
+            "prevalence_by_age[1]",
+        ),
+        (
+            "  prevalence: rare",
+            "  prevalence: rare\n  prevalence_by_age: [[0, 20, frequent]]",
+            "prevalence_by_age[0]",
+        ),
+        (
             "mineral: calcification",
             "mineral: calcification\n  mismatch_lr: {colour: 0.1}",
             "mismatch_lr",

@@ -138,8 +138,10 @@ def score_entity(
     (float, list of Factor)
         Natural-log score (unnormalised) and the factors (prior first).
     """
-    prior = float(kb.meta["prevalence_weights"][ent.prevalence])
-    factors = [Factor(prior, f"base rate: {_words(ent.prevalence)}")]
+    prevalence = ent.prevalence_at(f.age_years)
+    prior = float(kb.meta["prevalence_weights"][prevalence])
+    at_age = f" at age {f.age_years:g} y" if prevalence != ent.prevalence else ""
+    factors = [Factor(prior, f"base rate{at_age}: {_words(prevalence)}", f"prior:{prevalence}")]
     factors += _age_sex_factors(kb, ent, f)
     for slot, value in (("compartment", f.compartment), ("body_region", implied_region(f))):
         if value is not None and value != "unknown":
@@ -212,9 +214,10 @@ def _reasons(h: Hypothesis) -> tuple[list[str], list[str]]:
     prior = h.factors[0]
     fmt = [f"{x.reason} (LR {x.lr:.2g})" for x in pro]
     against = [f"{x.reason} (LR {x.lr:.2g})" for x in con]
-    if h.entity.prevalence in ("very_common", "common"):
+    prevalence = prior.key.removeprefix("prior:")
+    if prevalence in ("very_common", "common"):
         fmt.append(prior.reason)
-    elif h.entity.prevalence in ("rare", "very_rare"):
+    elif prevalence in ("rare", "very_rare"):
         against.append(prior.reason)
     return fmt, against
 

@@ -33,7 +33,7 @@ MINERAL_TYPES = ("calcification", "ossification", "either")
 _ENTITY_KEYS = {
     "id", "label", "synonyms", "category", "mechanism", "prevalence", "age_years",
     "female_fraction", "mineral", "labs", "size_mm", "timing", "references", "summary",
-    "mimics", "mismatch_lr", *SLOTS,
+    "mimics", "mismatch_lr", "prevalence_by_age", *SLOTS,
 }  # fmt: skip
 
 
@@ -75,6 +75,15 @@ class Entity:
     summary: str
     mimics: tuple[str, ...] = ()
     mismatch_lr: dict[str, float] = field(default_factory=dict)
+    prevalence_by_age: tuple[tuple[float, float, str], ...] = ()
+
+    def prevalence_at(self, age_years: float | None) -> str:
+        """Base-rate class at ``age_years`` (the age band's, else the entity's default)."""
+        if age_years is not None:
+            for lo, hi, prevalence in self.prevalence_by_age:
+                if lo <= age_years < hi:
+                    return prevalence
+        return self.prevalence
 
 
 @dataclass(frozen=True)
@@ -218,6 +227,21 @@ def _parse_timing(ctx: _Ctx, raw: Any) -> tuple[TimingRule, ...]:
     return tuple(rules)
 
 
+def _parse_age_bands(ctx: _Ctx, raw: Any) -> tuple[tuple[float, float, str], ...]:
+    bands: list[tuple[float, float, str]] = []
+    for i, band in enumerate(raw or []):
+        fld = f"prevalence_by_age[{i}]"
+        if not (isinstance(band, list) and len(band) == 3):
+            raise ctx.fail(fld, f"expected [min_age, max_age, prevalence], got {band!r}")
+        lo, hi = _range(ctx, fld, band[:2])
+        if band[2] not in PREVALENCES:
+            raise ctx.fail(fld, f"unknown prevalence {band[2]!r}; accepted: {PREVALENCES}")
+        if any(lo < b_hi and b_lo < hi for b_lo, b_hi, _ in bands):
+            raise ctx.fail(fld, "contradictory rule: overlapping age bands")
+        bands.append((lo, hi, str(band[2])))
+    return tuple(bands)
+
+
 def _parse_entity(raw: Any, source: str, kb_refs: dict[str, str], categories: list[str]) -> Entity:
     if not isinstance(raw, dict) or "id" not in raw:
         raise KnowledgeBaseError(f"knowledge base {source}: an entity without 'id'")
@@ -270,6 +294,7 @@ def _parse_entity(raw: Any, source: str, kb_refs: dict[str, str], categories: li
     if any(v > 1 for v in mismatch_lr.values()):
         raise ctx.fail("mismatch_lr", "contradictory rule: a mismatch cannot favour the entity")
     return Entity(
+        prevalence_by_age=_parse_age_bands(ctx, raw.get("prevalence_by_age")),
         id=ctx.entity,
         label=str(raw["label"]),
         synonyms=tuple(str(s) for s in raw.get("synonyms") or ()),
