@@ -19,7 +19,7 @@ from calcscan.cohort.discovery import StudyTask
 from calcscan.cohort.worker import Outcome, ProcessFn, limit_threads, run_task
 from calcscan.errors import UsageError
 
-__all__ = ["EXECUTORS", "run_dask", "run_processes", "run_serial"]
+__all__ = ["EXECUTORS", "connect_dask", "run_dask", "run_processes", "run_serial"]
 
 log = logging.getLogger(__name__)
 
@@ -90,48 +90,51 @@ def run_processes(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def connect_dask(scheduler: str) -> Any:
+    """Connect to a Dask scheduler; a one-line :class:`UsageError` when it cannot be reached."""
+    from distributed import Client
+
+    try:
+        return Client(scheduler, timeout="5s")
+    except (OSError, ValueError, TypeError) as exc:
+        raise UsageError(
+            f"cannot reach Dask scheduler {scheduler}: {exc} (start it with dask scheduler, "
+            "or drop --scheduler to use local processes)"
+        ) from None
+
+
 def run_dask(
-    tasks: Sequence[StudyTask], process: ProcessFn, config: Any, *, scheduler: str
+    tasks: Sequence[StudyTask], process: ProcessFn, config: Any, *, client: Any
 ) -> Iterator[tuple[StudyTask, Outcome]]:
     """Run the tasks on a Dask distributed cluster.
 
     Parameters
     ----------
-    scheduler : str
-        Scheduler address, e.g. ``tcp://10.0.0.5:8786`` (``LocalCluster().scheduler_address``
-        in tests). Dask's nanny already caps BLAS/OpenMP threads of its workers.
+    client : distributed.Client
+        Connected client (:func:`connect_dask`); Dask's nanny already caps BLAS/OpenMP
+        threads of its workers.
     """
-    from distributed import Client, as_completed
+    from distributed import as_completed
 
-    try:
-        client = Client(scheduler, timeout="10s")
-    except OSError as exc:
-        raise UsageError(
-            f"cannot reach Dask scheduler {scheduler}: {exc} (start it with dask scheduler, "
-            "or drop --scheduler to use local processes)"
-        ) from None
-    try:
-        n_workers = max(1, sum(w["nthreads"] for w in client.scheduler_info()["workers"].values()))
-        window = 2 * n_workers
-        pending = list(reversed(tasks))
-        owner: dict[Any, StudyTask] = {}
+    n_workers = max(1, sum(w["nthreads"] for w in client.scheduler_info()["workers"].values()))
+    window = 2 * n_workers
+    pending = list(reversed(tasks))
+    owner: dict[Any, StudyTask] = {}
 
-        def submit() -> Any:
-            task = pending.pop()
-            future = client.submit(run_task, process, task, config, pure=False)
-            owner[future.key] = task
-            return future
+    def submit() -> Any:
+        task = pending.pop()
+        future = client.submit(run_task, process, task, config, pure=False)
+        owner[future.key] = task
+        return future
 
-        queue = as_completed([submit() for _ in range(min(window, len(pending)))])
-        for future in queue:
-            task = owner.pop(future.key)
-            try:
-                outcome = future.result()
-            except Exception as exc:  # KilledWorker, lost connection...
-                outcome = _crash(task, "worker", exc)
-            future.release()
-            yield task, outcome
-            if pending:
-                queue.add(submit())
-    finally:
-        client.close()
+    queue = as_completed([submit() for _ in range(min(window, len(pending)))])
+    for future in queue:
+        task = owner.pop(future.key)
+        try:
+            outcome = future.result()
+        except Exception as exc:  # KilledWorker, lost connection...
+            outcome = _crash(task, "worker", exc)
+        future.release()
+        yield task, outcome
+        if pending:
+            queue.add(submit())

@@ -21,7 +21,13 @@ from typing import Any
 from calcscan import __version__
 from calcscan.cohort.demographics import Demographics, load_demographics
 from calcscan.cohort.discovery import Discovery, StudyTask, discover_studies
-from calcscan.cohort.executors import EXECUTORS, run_dask, run_processes, run_serial
+from calcscan.cohort.executors import (
+    EXECUTORS,
+    connect_dask,
+    run_dask,
+    run_processes,
+    run_serial,
+)
 from calcscan.cohort.records import study_from_record
 from calcscan.cohort.store import DEFAULT_DB_URL, ResultStore, open_store
 from calcscan.cohort.worker import Outcome, ProcessFn, detect_study
@@ -228,7 +234,12 @@ def run_cohort(
         raise UsageError(f"--workers must be at least 1, got {n_workers}")
     mode = _mode(executor, n_workers, scheduler)
     store = open_store(db_url)
+    client = None
     try:
+        if mode == "dask":
+            assert scheduler is not None
+            client = connect_dask(scheduler)
+            n_workers = sum(w["nthreads"] for w in client.scheduler_info()["workers"].values())
         demo = load_demographics(demographics) if demographics is not None else None
         config, digest, config_dict = config_identity(config)
         disc: Discovery = discover_studies(
@@ -297,7 +308,7 @@ def run_cohort(
         )
         stage_totals = _process_all(
             store, todo, process or detect_study, config, digest, run_id, mode, n_workers,
-            scheduler, demo, keep_identifiers, summary, on_start, on_progress,
+            client, demo, keep_identifiers, summary, on_start, on_progress,
         )  # fmt: skip
         if demo is not None:
             unmatched = demo.unmatched_rows()
@@ -322,6 +333,8 @@ def run_cohort(
         )
         return summary
     finally:
+        if client is not None:
+            client.close()
         store.close()
 
 
@@ -334,7 +347,7 @@ def _process_all(
     run_id: int,
     mode: str,
     workers: int,
-    scheduler: str | None,
+    client: Any,
     demo: Demographics | None,
     keep_identifiers: bool,
     summary: RunSummary,
@@ -351,8 +364,7 @@ def _process_all(
     elif mode == "processes":
         stream = run_processes(todo, process, config, workers=workers)
     else:
-        assert scheduler is not None
-        stream = run_dask(todo, process, config, scheduler=scheduler)
+        stream = run_dask(todo, process, config, client=client)
     totals: dict[str, float] = {}
     n_done = 0
     for task, outcome in stream:

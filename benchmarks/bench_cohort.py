@@ -1,0 +1,128 @@
+"""Cohort throughput: studies/minute serial vs 2 local processes vs a Dask LocalCluster(2).
+
+The same generated cohort (small synthetic head phantoms with facial nodules, half DICOM
+series, half NIfTI) goes through the real pipeline (read + detect + store) three times, each
+into a fresh SQLite store; the three result tables must be identical. Targets (issue 4):
+>= 1.8x speed-up with 2 workers, Dask overhead <= 10 % versus processes.
+
+Every mode uses one BLAS/OpenMP thread per worker (set below before numpy loads), so the
+serial baseline is one worker too. Pool start-up is part of each run's wall time; the Dask
+cluster is started before its run is timed (on a real cluster it is already running).
+
+Usage: ``python benchmarks/bench_cohort.py [--studies N] [--workers W] [--json]``
+"""
+
+from __future__ import annotations
+
+import os
+
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+
+def make_cohort(root: Path, n: int) -> None:
+    """Write ``n`` head phantoms with nodules: even ones as DICOM series, odd ones as NIfTI."""
+    from calcscan.io import write_dicom_series, write_nifti
+    from calcscan.phantom import make_head_phantom
+
+    for i in range(n):
+        nodules = {"frontal": 1 + i % 4, "maxillary": i % 3, "temporal": i % 2}
+        scan, _ = make_head_phantom(seed=i, nodules=nodules, spacing_mm=(2.0, 1.0, 1.0))
+        if i % 2 == 0:
+            uid = f"1.2.826.0.1.3680043.10.997.{i + 1}"
+            write_dicom_series(
+                scan,
+                root / f"study_{i:03d}",
+                study_uid=uid,
+                series_uid=uid + ".1",
+                patient_age=f"{20 + 3 * i:03d}Y",
+                patient_sex="MF"[i % 2],
+                seed=i,
+            )
+        else:
+            write_nifti(scan, root / f"study_{i:03d}.nii.gz")
+
+
+def timed_run(inputs: list[Path], url: str, **kwargs: Any) -> dict[str, Any]:
+    from calcscan.cohort import run_cohort
+
+    t0 = time.perf_counter()
+    summary = run_cohort(inputs, url, **kwargs)
+    wall = time.perf_counter() - t0
+    if summary.n_failed:
+        raise SystemExit(f"{summary.n_failed} studies failed in {summary.executor} mode")
+    return {
+        "executor": summary.executor,
+        "workers": summary.workers,
+        "studies": summary.n_processed,
+        "wall_s": wall,
+        "studies_per_minute": 60.0 * summary.n_processed / wall,
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--studies", type=int, default=12)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+
+    from distributed import LocalCluster
+
+    from calcscan.cohort import read_study_table
+
+    with tempfile.TemporaryDirectory(prefix="calcscan-bench-cohort-") as tmp:
+        root = Path(tmp)
+        archive = root / "archive"
+        archive.mkdir()
+        t0 = time.perf_counter()
+        make_cohort(archive, args.studies)
+        gen_s = time.perf_counter() - t0
+        results = {}
+        urls = {m: f"sqlite:///{root / (m + '.db')}" for m in ("serial", "processes", "dask")}
+        results["serial"] = timed_run([archive], urls["serial"], workers=1)
+        results["processes"] = timed_run([archive], urls["processes"], workers=args.workers)
+        with LocalCluster(
+            n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster:
+            results["dask"] = timed_run(
+                [archive], urls["dask"], scheduler=cluster.scheduler_address
+            )
+        tables = [read_study_table(u) for u in urls.values()]
+        identical = all(t.equals(tables[0]) for t in tables[1:])
+    speedup = results["serial"]["wall_s"] / results["processes"]["wall_s"]
+    dask_overhead = results["dask"]["wall_s"] / results["processes"]["wall_s"] - 1.0
+    report = {
+        "studies": args.studies,
+        "workers": args.workers,
+        "cpus": len(os.sched_getaffinity(0)),
+        "generation_s": gen_s,
+        "runs": results,
+        "speedup_processes_vs_serial": speedup,
+        "dask_overhead_vs_processes": dask_overhead,
+        "tables_identical": identical,
+        "targets": {"speedup_min": 1.8, "dask_overhead_max": 0.10},
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"cohort of {args.studies} phantom studies (generated in {gen_s:.1f} s), "
+          f"{report['cpus']} CPUs")  # fmt: skip
+    for mode, r in results.items():
+        print(f"  {mode:<10} {r['workers']} worker(s)  {r['wall_s']:7.1f} s  "
+              f"{r['studies_per_minute']:7.1f} studies/min")  # fmt: skip
+    print(f"  speed-up, {args.workers} processes vs serial: {speedup:.2f}x (target >= 1.8x)")
+    print(f"  Dask overhead vs processes: {100 * dask_overhead:+.1f} % (target <= 10 %)")
+    print(f"  result tables identical across modes: {identical}")
+    return 0 if identical else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
