@@ -117,3 +117,28 @@ def test_miliary_count_error():
     record = {"nodules": [_d((10.0 * i, 0, 0)) for i in range(8)], "possible_nodules": []}
     o = score_scan("m", "miliary", truth, record, voxel_diagonal_mm=0.8)
     assert summarize([o])["count_error_miliary"] == pytest.approx(0.2)
+
+
+def test_miliary_phantom_is_symmetric_and_has_60_nodules():
+    import numpy as np
+
+    from calcscan.validate.runner import miliary_phantom
+
+    _, truth = miliary_phantom(1234)
+    assert len(truth) == 60
+    left = sorted((t for t in truth if t.side == "left"), key=lambda t: t.centroid_lps_mm)
+    right = sorted((t for t in truth if t.side == "right"), key=lambda t: t.centroid_lps_mm[::-1])
+    assert len(left) == len(right) == 30
+    mirrored = {
+        (
+            round(-t.centroid_lps_mm[0], 3),
+            round(t.centroid_lps_mm[1], 3),
+            round(t.centroid_lps_mm[2], 3),
+        )
+        for t in right
+    }
+    for t in left:
+        key = tuple(round(v, 3) for v in t.centroid_lps_mm)
+        assert key in mirrored
+    assert all(0.8 <= t.diameter_mm <= 1.6 for t in truth)
+    assert np.mean([t.rendered_peak_hu >= 200 for t in truth]) > 0.8

@@ -302,8 +302,13 @@ def _place_nodules(
     densities_hu: tuple[float, float],
     ring_fraction: float,
     min_separation_mm: float,
+    symmetric: bool = False,
 ) -> list[NoduleSpec]:
-    """Random nodule specs in the hypodermis of each requested region."""
+    """Random nodule specs in the hypodermis of each requested region.
+
+    With ``symmetric``, nodules are drawn on the left side and mirrored to the right (the
+    phantom is left-right symmetric), as pairs of equal size and density.
+    """
     unknown = sorted(set(nodules) - set(PHANTOM_REGIONS))
     if unknown:
         raise UsageError(f"unknown phantom region(s) {unknown}: use {', '.join(PHANTOM_REGIONS)}")
@@ -328,6 +333,9 @@ def _place_nodules(
         for j in rng.permutation(pool):
             if placed >= count:
                 break
+            pair = symmetric and count - placed >= 2
+            if pair and lps[j, 0] < 8.0:
+                continue
             d = float(rng.uniform(*sizes_mm))
             k, r, c = idx[j]
             dep = float(depth[k, r, c])
@@ -335,21 +343,25 @@ def _place_nodules(
             if not (d / 2 + 0.4 <= dep <= fb - d / 2 + 0.5):
                 continue
             p = lps[j] + rng.uniform(-0.25, 0.25, size=3)
-            if any(np.linalg.norm(p - t) < max(min_separation_mm, d + 1.0) for t in taken):
+            points = [p, p * np.array([-1.0, 1.0, 1.0])] if pair else [p]
+            sep = max(min_separation_mm, d + 1.0)
+            if any(np.linalg.norm(q - t) < sep for q in points for t in taken):
                 continue
-            taken.append(p)
             ring = bool(d >= 1.5 and rng.random() < ring_fraction)
-            specs.append(
-                NoduleSpec(
-                    center_lps_mm=(float(p[0]), float(p[1]), float(p[2])),
-                    diameter_mm=d,
-                    density_hu=float(rng.uniform(*densities_hu)),
-                    ring=ring,
-                    region=region,
-                    side=_side(float(p[0])),
+            density = float(rng.uniform(*densities_hu))
+            for q in points:
+                taken.append(q)
+                specs.append(
+                    NoduleSpec(
+                        center_lps_mm=(float(q[0]), float(q[1]), float(q[2])),
+                        diameter_mm=d,
+                        density_hu=density,
+                        ring=ring,
+                        region=region,
+                        side=_side(float(q[0])),
+                    )
                 )
-            )
-            placed += 1
+            placed += len(points)
         if placed < count:
             log.warning("region %s: only %d of %d nodules fit", region, placed, count)
     return specs
@@ -374,6 +386,7 @@ def make_head_phantom(
     densities_hu: tuple[float, float] = (400.0, 1200.0),
     ring_fraction: float = 0.2,
     min_separation_mm: float = 6.0,
+    symmetric: bool = False,
     supersample: int = 5,
 ) -> tuple[CTScan, list[TruthNodule]]:
     """Synthetic head CT in HU with facial nodules and their ground truth.
@@ -411,6 +424,8 @@ def make_head_phantom(
         Share of random nodules >= 1.5 mm rendered with a central lucency.
     min_separation_mm : float
         Minimum distance between random nodule centres.
+    symmetric : bool
+        Random nodules come in mirrored left/right pairs (same size and density).
     supersample : int
         Sub-samples per voxel and axis for the nodules' partial volume.
 
@@ -458,6 +473,7 @@ def make_head_phantom(
             densities_hu,
             ring_fraction,
             min_separation_mm,
+            symmetric,
         )
     else:
         specs = list(nodules or [])

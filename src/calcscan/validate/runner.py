@@ -30,7 +30,7 @@ from calcscan.errors import UsageError
 from calcscan.phantom.head import PHANTOM_REGIONS, make_head_phantom
 from calcscan.phantom.insertion import random_insertion
 from calcscan.phantom.sites import SkinSiteSampler
-from calcscan.phantom.truth import NoduleSpec, TruthNodule
+from calcscan.phantom.truth import TruthNodule
 from calcscan.scan import CTScan
 from calcscan.validate.metrics import ScanOutcome, score_scan, summarize
 
@@ -119,38 +119,22 @@ def _score(
     )
 
 
-def miliary_phantom(seed: int, n_pairs: int = 30) -> tuple[CTScan, list[TruthNodule]]:
-    """Symmetric "miliary" phantom: ``n_pairs`` random small nodules mirrored left/right.
+def miliary_phantom(seed: int, n: int = 60) -> tuple[CTScan, list[TruthNodule]]:
+    """Symmetric "miliary" phantom: ``n`` small nodules in mirrored left/right pairs.
 
-    Sites are drawn on the left half of the forehead and cheeks (phantom placement), then
-    mirrored in x, so the right side carries the same pattern (the phantom is symmetric).
+    Half on the forehead, half on the cheeks; 0.8-1.6 mm, 700-1300 HU (most render above
+    200 HU), no lucency; pairs of equal size and density mirrored across the midline.
     """
-    counts = {"frontal": n_pairs // 2, "maxillary": n_pairs - n_pairs // 2}
-    # draw sites with the phantom placement, keep left-side ones and mirror them
-    _, truth = make_head_phantom(
+    half = n // 2
+    return make_head_phantom(
         seed=seed,
-        nodules={k: 3 * v for k, v in counts.items()},
+        nodules={"frontal": half + half % 2, "maxillary": n - half - half % 2},
         sizes_mm=(0.8, 1.6),
         densities_hu=(700.0, 1300.0),
         ring_fraction=0.0,
         min_separation_mm=7.0,
-        noise_hu=0.0,
+        symmetric=True,
     )
-    left = [t for t in truth if t.centroid_lps_mm[0] > 8.0][:n_pairs]
-    specs: list[NoduleSpec] = []
-    for t in left:
-        x, y, z = t.centroid_lps_mm
-        for sx, side in ((1.0, "left"), (-1.0, "right")):
-            specs.append(
-                NoduleSpec(
-                    center_lps_mm=(sx * x, y, z),
-                    diameter_mm=t.diameter_mm,
-                    density_hu=t.density_hu,
-                    region=t.region,
-                    side=side,
-                )
-            )
-    return make_head_phantom(seed=seed, nodules=specs)
 
 
 def run_validation(
