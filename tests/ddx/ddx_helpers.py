@@ -59,8 +59,14 @@ def typical_findings(ent: Entity) -> dict[str, Any]:
     return f
 
 
-def accuracy(vignettes: list[dict[str, Any]], *, strip: bool) -> tuple[float, float, list[str]]:
-    """Top-1 and top-3 accuracy over vignettes (optionally without history and labs)."""
+def accuracy(
+    vignettes: list[dict[str, Any]], *, strip: bool, drop_assumed: bool = False
+) -> tuple[float, float, list[str]]:
+    """Top-1 and top-3 accuracy over vignettes.
+
+    ``strip`` removes history and labs; ``drop_assumed`` removes the finding keys whose values
+    the source did not give (listed in each vignette's ``assumed``).
+    """
     kb = load_kb()
     hit1 = hit3 = 0
     misses: list[str] = []
@@ -69,6 +75,9 @@ def accuracy(vignettes: list[dict[str, Any]], *, strip: bool) -> tuple[float, fl
         if strip:
             findings.pop("history", None)
             findings.pop("labs", None)
+        if drop_assumed:
+            for key in v.get("assumed", []):
+                findings.pop(key, None)
         result = diagnose(parse_findings(findings), top=3, kb=kb)
         ids = [d["id"] for d in result["differential"]]
         ok = {v["expected"], *v.get("acceptable", [])}
