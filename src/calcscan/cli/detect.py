@@ -26,7 +26,7 @@ def register(app: typer.Typer) -> None:
             None, "--min-size-mm", help="Smallest counted equivalent diameter [0]."
         ),
         max_depth_mm: float | None = typer.Option(
-            None, "--max-depth-mm", help="Deepest distance below the skin searched [8]."
+            None, "--max-depth-mm", help="Deepest distance below the skin searched [10]."
         ),
         connectivity: int | None = typer.Option(
             None, "--connectivity", help="Voxel connectivity 6, 18 or 26 [26]."

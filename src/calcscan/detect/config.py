@@ -38,6 +38,9 @@ class DetectConfig:
         Bone threshold (coarse grid) before the bone is peeled off the candidates.
     bone_min_volume_mm3 : float
         Smallest bone component (smaller bright objects may be nodules).
+    bone_piece_min_volume_mm3 : float
+        Bone pieces cut off by the opening of the coarse bone mask stay bone when at least this
+        large (a 4 mm nodule is ~34 mm3; blurred on the coarse grid somewhat more).
     bone_margin_mm : float
         Shell around bone peeled off the candidate mask (bone partial volume).
     bone_saddle_fraction : float
@@ -74,14 +77,15 @@ class DetectConfig:
     min_size_mm: float = 0.0
     max_size_mm: float = 12.0
     connectivity: int = 26
-    max_depth_mm: float = 8.0
+    max_depth_mm: float = 10.0
     coarse_grid_mm: float = 1.2
     seal_radius_mm: float = 4.0
     body_threshold_hu: float = -400.0
     bone_threshold_hu: float = 250.0
     bone_min_volume_mm3: float = 300.0
+    bone_piece_min_volume_mm3: float = 80.0
     bone_margin_mm: float = 1.0
-    bone_saddle_fraction: float = 0.9
+    bone_saddle_fraction: float = 0.75
     protrusion_radius_mm: float = 4.0
     metal_threshold_hu: float = 3000.0
     metal_streak_radius_mm: float = 25.0

@@ -35,6 +35,7 @@ REJECTION_REASONS: Final = (
     "skin_air_partial_volume",  # faint, touching outside air
     "vessel",  # tubular and not denser than enhancing blood
     "too_large",  # larger than any dermal nodule (config.max_size_mm)
+    "too_deep",  # centre deeper than config.max_depth_mm (coarse layer edge, thick slices)
     "below_min_size",  # smaller than config.min_size_mm
     "noise_spike",  # contrast to noise below the possible level
 )
@@ -92,6 +93,12 @@ def rejection_reason(
         return "vessel"
     if m["diameter_mm"] > config.max_size_mm:
         return "too_large"
+    if m["extent_mm"] > config.max_size_mm:
+        # a long bar or plate in the layer: a thin bone (zygomatic arch, nasal bone edge)
+        # seen in partial volume, or a long vessel when it is not dense
+        return "bone_partial_volume" if m["peak_hu"] > config.vessel_max_peak_hu else "vessel"
+    if m["depth_mm"] > config.max_depth_mm:
+        return "too_deep"
     if m["diameter_mm"] < config.min_size_mm:
         return "below_min_size"
     if m["conspicuity"] < config.possible_conspicuity:

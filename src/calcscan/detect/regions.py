@@ -116,6 +116,8 @@ def distribution_pattern(counts_by_region: Mapping[str, int]) -> str:
     if total == 0:
         return "none"
     involved = {k for k, v in counts_by_region.items() if v > 0 and v >= 0.2 * total}
+    if not involved:  # spread thinly over many regions: the largest ones decide
+        involved = {k for k, v in counts_by_region.items() if v > 0}
     if {"frontal", "maxillary"} <= involved:
         return "frontal_maxillary"
     order = ["frontal", "maxillary", "temporal", "mandibular_buccal", "periorbital"]

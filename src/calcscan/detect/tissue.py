@@ -196,7 +196,17 @@ def compute_tissue(
             keep = counts * voxel_mm3 >= config.bone_min_volume_mm3
             keep[0] = False
             opened = keep[labels]
-        # deep bone stays bone whatever its thickness (sinus walls, orbital plates)
+        # what the opening removed stays bone when it is a large piece (zygomatic arch, nasal
+        # bones, mandibular edges) rather than a nodule-sized blob, and when it is deep
+        removed = bone & ~opened
+        if removed.any():
+            labels, n = cc3d.connected_components(
+                removed.astype(np.uint8), connectivity=26, return_N=True
+            )
+            counts = np.bincount(labels.ravel())
+            big = counts * voxel_mm3 >= config.bone_piece_min_volume_mm3
+            big[0] = False
+            opened |= big[labels]
         bone = opened | (bone & (depth > config.max_depth_mm + 2.0 * max(spacing)))
     bone_dist = _dist(~bone, spacing) if bone.any() else np.full(chu.shape, 1e3, np.float32)
     # protrusions: sealed minus its opening
