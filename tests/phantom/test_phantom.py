@@ -172,3 +172,48 @@ def test_bad_region_is_a_usage_error():
 
     with pytest.raises(UsageError, match="unknown phantom region"):
         make_head_phantom(nodules={"elbow": 1})
+
+
+def _principal_extents(scan, base, t):
+    """Square roots of the principal second moments (mm) of the added signal around t."""
+    k, r, c = np.round(scan.lps_to_index(t.centroid_lps_mm)).astype(int)
+    box = (slice(k - 6, k + 7), slice(r - 16, r + 17), slice(c - 16, c + 17))
+    d = np.clip(scan.hu[box].astype(np.float64) - base.hu[box], 0, None)
+    idx = np.argwhere(np.ones_like(d, bool)) + np.array([k - 6, r - 16, c - 16])
+    p = scan.index_to_lps(idx) - np.asarray(t.centroid_lps_mm)
+    w = d.reshape(-1) / d.sum()
+    cov = (p * w[:, None]).T @ p
+    return np.sqrt(np.sort(np.linalg.eigvalsh(cov))[::-1])
+
+
+def test_linear_and_flocculent_shapes_are_representable():
+    base, _ = make_head_phantom(
+        seed=8, nodules=None, noise_hu=0.0, spacing_mm=(0.5, 0.4, 0.4), blur_fwhm_mm=0.4
+    )
+    site = (40.0, _skin_y(base, 40.0, -30.0) + 6.0, -30.0)
+    site2 = (-40.0, _skin_y(base, -40.0, -30.0) + 6.0, -30.0)
+    specs = [NoduleSpec(site, 2.5, 1000.0, shape="linear"), NoduleSpec(site2, 2.5, 1000.0)]
+    scan, truth = make_head_phantom(
+        seed=8, nodules=specs, noise_hu=0.0, spacing_mm=(0.5, 0.4, 0.4), blur_fwhm_mm=0.4
+    )
+    rod = _principal_extents(scan, base, truth[0])
+    ball = _principal_extents(scan, base, truth[1])
+    assert rod[0] / rod[2] > 2.5, "a linear nodule is elongated"
+    assert ball[0] / ball[2] < 1.3, "a sphere is not"
+    assert truth[0].volume_mm3 == pytest.approx(np.pi / 6 * 2.5**3, rel=0.1)
+
+
+def test_shape_mix_of_random_nodules():
+    _, truth = make_head_phantom(
+        seed=9,
+        nodules={"frontal": 4, "maxillary": 4},
+        shapes=("flocculent", "linear"),
+        noise_hu=0.0,
+    )
+    assert {t.shape for t in truth} <= {"flocculent", "linear"}
+    assert len({t.shape for t in truth}) == 2
+    assert not any(t.ring for t in truth)
+    from calcscan.errors import UsageError
+
+    with pytest.raises(UsageError, match="shape"):
+        make_head_phantom(nodules={"frontal": 1}, shapes=("cube",))

@@ -43,6 +43,12 @@ def register(app: typer.Typer) -> None:
         metal: bool = typer.Option(False, "--metal", help="Dental metal with streaks."),
         tilt_deg: float = typer.Option(0.0, "--tilt-deg", help="Gantry tilt (degrees)."),
         full_head: bool = typer.Option(False, "--full-head", help="Vertex and occiput too."),
+        shapes: str = typer.Option(
+            "sphere", "--shapes", help="Comma list of sphere,ellipsoid,flocculent,linear."
+        ),
+        symmetric: bool = typer.Option(
+            False, "--symmetric", help="Nodules in mirrored left/right pairs."
+        ),
         age: float | None = typer.Option(None, "--age", help="Patient age (years)."),
         sex: str | None = typer.Option(None, "--sex", help="M, F or O."),
         json_out: bool = typer.Option(False, "--json", help="Print the truth summary as JSON."),
@@ -69,9 +75,13 @@ def register(app: typer.Typer) -> None:
                 sizes_mm=parse_range(sizes_mm, "--sizes-mm"),
                 densities_hu=parse_range(densities_hu, "--densities-hu"),
                 ring_fraction=ring_fraction,
+                symmetric=symmetric,
+                shapes=tuple(x.strip() for x in shapes.split(",") if x.strip()),
             )
             gen = dict(scan.provenance)
             gen.update(
+                symmetric=symmetric,
+                shapes=shapes,
                 nodules=counts,
                 sizes_mm=sizes_mm,
                 densities_hu=densities_hu,

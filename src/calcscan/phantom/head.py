@@ -30,7 +30,7 @@ from calcscan.phantom.render import (
     truth_from_render,
 )
 from calcscan.phantom.sites import _edt, outward_normals
-from calcscan.phantom.truth import NoduleSpec, TruthNodule
+from calcscan.phantom.truth import SHAPES, NoduleSpec, TruthNodule
 from calcscan.scan import CTScan
 
 __all__ = [
@@ -303,6 +303,7 @@ def _place_nodules(
     ring_fraction: float,
     min_separation_mm: float,
     symmetric: bool = False,
+    shapes: tuple[str, ...] = ("sphere",),
 ) -> list[NoduleSpec]:
     """Random nodule specs in the hypodermis of each requested region.
 
@@ -347,7 +348,8 @@ def _place_nodules(
             sep = max(min_separation_mm, d + 1.0)
             if any(np.linalg.norm(q - t) < sep for q in points for t in taken):
                 continue
-            ring = bool(d >= 1.5 and rng.random() < ring_fraction)
+            shape = str(shapes[int(rng.integers(len(shapes)))])
+            ring = bool(d >= 1.5 and shape == "sphere" and rng.random() < ring_fraction)
             density = float(rng.uniform(*densities_hu))
             for q in points:
                 taken.append(q)
@@ -357,6 +359,7 @@ def _place_nodules(
                         diameter_mm=d,
                         density_hu=density,
                         ring=ring,
+                        shape=shape,
                         region=region,
                         side=_side(float(q[0])),
                     )
@@ -387,6 +390,7 @@ def make_head_phantom(
     ring_fraction: float = 0.2,
     min_separation_mm: float = 6.0,
     symmetric: bool = False,
+    shapes: tuple[str, ...] | list[str] = ("sphere",),
     supersample: int = 5,
 ) -> tuple[CTScan, list[TruthNodule]]:
     """Synthetic head CT in HU with facial nodules and their ground truth.
@@ -426,6 +430,9 @@ def make_head_phantom(
         Minimum distance between random nodule centres.
     symmetric : bool
         Random nodules come in mirrored left/right pairs (same size and density).
+    shapes : sequence of str
+        Shapes random nodules are drawn from (uniformly): "sphere", "ellipsoid",
+        "flocculent", "linear" (:data:`calcscan.phantom.SHAPES`). Only spheres get a lucency.
     supersample : int
         Sub-samples per voxel and axis for the nodules' partial volume.
 
@@ -437,6 +444,9 @@ def make_head_phantom(
     """
     if sex is not None and sex not in ("M", "F", "O"):
         raise UsageError(f"sex must be M, F or O, got {sex!r}")
+    bad = sorted(set(shapes) - set(SHAPES))
+    if bad or not shapes:
+        raise UsageError(f"unknown nodule shape(s) {bad}: use {', '.join(SHAPES)}")
     if min(spacing_mm) <= 0:
         raise UsageError(f"spacing_mm must be positive, got {spacing_mm}")
     rng = np.random.default_rng(seed)
@@ -474,6 +484,7 @@ def make_head_phantom(
             ring_fraction,
             min_separation_mm,
             symmetric,
+            tuple(shapes),
         )
     else:
         specs = list(nodules or [])

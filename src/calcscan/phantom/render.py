@@ -77,11 +77,19 @@ def _shape_points(
     r = spec.diameter_mm / 2.0
     if spec.shape == "sphere":
         return [(np.zeros(3), np.eye(3) / r)], r
-    if spec.shape == "ellipsoid":
-        ratio = rng.uniform(1.4, 2.0)
-        axes = np.array([ratio, 1.0, 1.0 / np.sqrt(ratio)])
+    if spec.shape in ("ellipsoid", "linear"):
+        if spec.shape == "linear":
+            aspect = rng.uniform(4.0, 6.0)
+            axes = np.array([aspect, 1.0, 1.0])
+        else:
+            ratio = rng.uniform(1.4, 2.0)
+            axes = np.array([ratio, 1.0, 1.0 / np.sqrt(ratio)])
         axes = r * axes / np.cbrt(np.prod(axes))  # same volume as the sphere
-        q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+        m = rng.normal(size=(3, 3))
+        if spec.shape == "linear":  # long axis close to the axial plane (seen as a line)
+            th = rng.uniform(0.0, 2.0 * np.pi)
+            m[:, 0] = (np.cos(th), np.sin(th), rng.uniform(-0.3, 0.3))
+        q, _ = np.linalg.qr(m)
         inv = (q / axes[None, :]).T  # rows: unit axes / semi-axis
         return [(np.zeros(3), inv)], float(axes.max())
     # flocculent: a cluster of small lobules inside the nominal sphere

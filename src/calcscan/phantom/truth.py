@@ -10,7 +10,7 @@ from typing import Any
 __all__ = ["SHAPES", "NoduleSpec", "TruthNodule", "read_truth", "write_truth"]
 
 #: Nodule shapes the renderer knows.
-SHAPES = ("sphere", "ellipsoid", "flocculent")
+SHAPES = ("sphere", "ellipsoid", "flocculent", "linear")
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,8 @@ class NoduleSpec:
         Material density of the (shell of the) nodule before blur.
     ring : bool
         Central lucency: an ossified shell around fatty marrow (inner half of the radius).
-    shape : {"sphere", "ellipsoid", "flocculent"}
+    shape : {"sphere", "ellipsoid", "flocculent", "linear"}
+        "linear" is a rod (prolate ellipsoid, aspect 4-6) of the same volume.
     region, side : str or None
         Facial region and side when known by construction.
     """
