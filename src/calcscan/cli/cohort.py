@@ -53,16 +53,29 @@ def _load_config(path: Path | None, threshold_hu: float | None) -> Any:
         raise UsageError(f"bad detection option: {exc}") from None
 
 
-def _rate_column() -> Any:
+def _rate_columns() -> list[Any]:
+    """Progress columns: studies/s and ETA from the whole run so far (not a short window)."""
     from rich.progress import ProgressColumn
     from rich.text import Text
 
+    def rate(task: Task) -> float | None:
+        elapsed = task.elapsed
+        return task.completed / elapsed if elapsed and task.completed else None
+
     class StudiesPerSecond(ProgressColumn):
         def render(self, task: Task) -> Text:
-            speed = task.finished_speed or task.speed
-            return Text("-- studies/s" if speed is None else f"{speed:.2f} studies/s")
+            r = rate(task)
+            return Text("-- studies/s" if r is None else f"{r:.2f} studies/s", style="cyan")
 
-    return StudiesPerSecond()
+    class Eta(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            r = rate(task)
+            if r is None or task.total is None:
+                return Text("ETA --:--", style="cyan")
+            seconds = int(max(0.0, task.total - task.completed) / r)
+            return Text(f"ETA {seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}")
+
+    return [StudiesPerSecond(), Eta()]
 
 
 def register(app: typer.Typer) -> None:
@@ -115,7 +128,6 @@ def register(app: typer.Typer) -> None:
             Progress,
             TextColumn,
             TimeElapsedColumn,
-            TimeRemainingColumn,
         )
 
         from calcscan.cli.console import err_console, print_json
@@ -129,9 +141,7 @@ def register(app: typer.Typer) -> None:
             TextColumn("[progress.description]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            _rate_column(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
+            *_rate_columns(),
             TimeElapsedColumn(),
             TextColumn("[red]{task.fields[failed]} failed"),
             console=err_console,

@@ -125,16 +125,23 @@ def _make_engine(url: URL) -> Engine:
 
 
 def _migrate(engine: Engine) -> None:
-    from alembic import command
-    from alembic.config import Config
+    alembic_log = logging.getLogger("alembic")
+    level = alembic_log.level
+    if not log.isEnabledFor(logging.DEBUG):
+        alembic_log.setLevel(logging.WARNING)  # its INFO lines say nothing to a user
+    try:
+        from alembic import command
+        from alembic.config import Config
 
-    cfg = Config()
-    cfg.set_main_option("script_location", str(_MIGRATIONS))
-    with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":  # concurrent runs: one migrates at a time
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
-        cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "head")
+        cfg = Config()
+        cfg.set_main_option("script_location", str(_MIGRATIONS))
+        with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":  # concurrent runs migrate one at a time
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+            cfg.attributes["connection"] = connection
+            command.upgrade(cfg, "head")
+    finally:
+        alembic_log.setLevel(level)
 
 
 def _one_line(exc: BaseException) -> str:
