@@ -323,3 +323,17 @@ def test_age_banded_base_rate() -> None:
     adult = _ids(diagnose(parse_findings({**base, "age_years": 50})))
     assert child.index("tumoral_calcinosis") < child.index("secondary_hyperparathyroidism_ckd")
     assert adult.index("secondary_hyperparathyroidism_ckd") < adult.index("tumoral_calcinosis")
+
+
+def test_work_up_advice_fires_for_leading_entities() -> None:
+    chondro = {"age_years": 70, "body_region": "knee", "compartment": "cartilage",
+               "morphology": ["linear"], "distribution": ["multiple", "bilateral"]}  # fmt: skip
+    result = diagnose(parse_findings(chondro))
+    assert any("check serum calcium and PTH" in a["text"] for a in result["advice"])
+    assert any(s.startswith("Work-up") and "PTH" in s for s in result["next_steps"])
+    arteries = {"compartment": "vascular_arterial", "morphology": ["tram_track"],
+                "body_region": "leg"}  # fmt: skip
+    young = diagnose(parse_findings({**arteries, "age_years": 42}))["advice"]
+    old = diagnose(parse_findings({**arteries, "age_years": 75}))["advice"]
+    assert any("before 50" in a["text"] for a in young)
+    assert not any("before 50" in a["text"] for a in old)

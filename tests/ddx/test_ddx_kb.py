@@ -209,3 +209,24 @@ def test_vocabulary_accepts_every_contract_term() -> None:
     accepted_labs = set(vocab.LAB_NUMERIC) | set(vocab.LAB_CATEGORICAL)
     assert {t for t in labs if t.endswith(("_dl", "_dl2"))} | {"pth", "vitamin_d"} <= accepted_labs
     assert {"uric_acid", "renal_failure"} <= accepted_labs
+
+
+@pytest.mark.parametrize(
+    ("rule", "needle"),
+    [
+        ("- {entities: [nobody], text: t, references: [seed004]}", "unknown entity"),
+        ("- {entities: [test_entity], text: t, references: [nobody2099]}", "unknown key"),
+        ("- {entities: [test_entity], text: t}", "references"),
+        ("- {entities: [test_entity], text: t, references: [seed004], colour: red}", "colour"),
+        (
+            "- {entities: [test_entity], text: t, references: [seed004], min_probability: 2}",
+            "[0, 1]",
+        ),
+    ],
+)
+def test_advice_rules_are_validated(tmp_path: Path, rule: str, needle: str) -> None:
+    root = _kb_with(tmp_path, GOOD)
+    (root / "advice.yaml").write_text(rule + "\n", encoding="utf-8")
+    with pytest.raises(KnowledgeBaseError) as err:
+        load_kb(root)
+    assert needle in str(err.value) and "advice.yaml" in str(err.value)

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from calcscan.ddx.explain import compare_mimics, mechanism_summary, mineral_summary
+from calcscan.ddx.explain import advice_for, compare_mimics, mechanism_summary, mineral_summary
 from calcscan.ddx.findings import Findings, derive_lab_states, implied_region, interpret_site
 from calcscan.ddx.kb import Entity, KnowledgeBase, load_kb
 from calcscan.ddx.nextsteps import next_steps
@@ -272,6 +272,8 @@ def diagnose(f: Findings, *, top: int = 10, kb: KnowledgeBase | None = None) -> 
             "base changes the ranking."
             + (f" To exclude its mimics, check: {'; '.join(checks[:4])}." if checks else "")
         )
+    advice = advice_for(kb, hyps, f)
+    steps += [f"Work-up ({a['because']}): {a['text']}" for a in advice]
     prior_only = f.is_empty()
     if prior_only:
         steps.insert(0, "No findings given: this is a prior-only differential (base rates only).")
@@ -282,6 +284,7 @@ def diagnose(f: Findings, *, top: int = 10, kb: KnowledgeBase | None = None) -> 
         "mineral": mineral_summary(kb, hyps, f),
         "next_steps": steps,
         "next_steps_detail": detail,
+        "advice": advice,
         "knowledge_base_version": kb.version,
         "prior_only": prior_only,
         "findings": f.to_dict(),

@@ -12,7 +12,7 @@ from calcscan.ddx.vocab import MECHANISMS
 if TYPE_CHECKING:
     from calcscan.ddx.engine import Hypothesis
 
-__all__ = ["compare_mimics", "mechanism_summary", "mineral_summary"]
+__all__ = ["advice_for", "compare_mimics", "mechanism_summary", "mineral_summary"]
 
 
 def _words(term: str) -> str:
@@ -171,3 +171,44 @@ def compare_mimics(hyps: list[Hypothesis], f: Findings) -> list[dict[str, Any]]:
         )
     rows.sort(key=lambda r: -float(r["bayes_factor_vs_top"]))
     return rows
+
+
+def advice_for(kb: KnowledgeBase, hyps: list[Hypothesis], f: Findings) -> list[dict[str, Any]]:
+    """Work-up advice (``kb/advice.yaml``) whose entities lead the differential.
+
+    Parameters
+    ----------
+    kb : KnowledgeBase
+    hyps : list of Hypothesis
+        Ranked hypotheses.
+    f : Findings
+
+    Returns
+    -------
+    list of dict
+        ``text``, ``references`` (citations) and ``because`` (the leading entity that fired it).
+    """
+    out: list[dict[str, Any]] = []
+    for rule in kb.meta.get("advice", []):
+        top = hyps[: int(rule.get("top", 3))]
+        hits = [
+            h
+            for h in top
+            if h.entity.id in rule["entities"]
+            and h.probability >= float(rule.get("min_probability", 0))
+        ]
+        if not hits:
+            continue
+        age = f.age_years
+        if "max_age_years" in rule and (age is None or age >= float(rule["max_age_years"])):
+            continue
+        if "min_age_years" in rule and (age is None or age < float(rule["min_age_years"])):
+            continue
+        out.append(
+            {
+                "text": " ".join(str(rule["text"]).split()),
+                "because": hits[0].entity.label,
+                "references": [kb.cite(k) for k in rule["references"]],
+            }
+        )
+    return out

@@ -370,4 +370,32 @@ def _load(root: Path) -> KnowledgeBase:
                 )
     if not entities:
         raise KnowledgeBaseError(f"knowledge base {root}: no entities")
+    advice_path = root / "advice.yaml"
+    advice = _read_yaml(advice_path) if advice_path.exists() else []
+    meta = dict(meta, advice=_parse_advice(advice, by_id, references))
     return KnowledgeBase(str(meta["version"]), tuple(entities), references, meta, by_id)
+
+
+def _parse_advice(raw: Any, by_id: dict[str, Entity], refs: dict[str, str]) -> list[dict[str, Any]]:
+    """Validate advice rules: known entities and references, sane thresholds."""
+    rules: list[dict[str, Any]] = []
+    for i, rule in enumerate(raw or []):
+        where = f"knowledge base advice.yaml: rule {i}"
+        if not isinstance(rule, dict) or not rule.get("text") or not rule.get("entities"):
+            raise KnowledgeBaseError(f"{where}: needs 'entities' and 'text'")
+        unknown = sorted(set(rule) - {"entities", "top", "min_probability", "max_age_years",
+                                      "min_age_years", "text", "references"})  # fmt: skip
+        if unknown:
+            raise KnowledgeBaseError(f"{where}: unknown field '{unknown[0]}'")
+        for eid in rule["entities"]:
+            if eid not in by_id:
+                raise KnowledgeBaseError(f"{where}, field 'entities': unknown entity {eid!r}")
+        if not rule.get("references"):
+            raise KnowledgeBaseError(f"{where}, field 'references': missing (required)")
+        for key in rule["references"]:
+            if key not in refs:
+                raise KnowledgeBaseError(f"{where}, field 'references': unknown key {key!r}")
+        if not 0 <= float(rule.get("min_probability", 0)) <= 1 or int(rule.get("top", 3)) < 1:
+            raise KnowledgeBaseError(f"{where}: min_probability must lie in [0, 1], top >= 1")
+        rules.append(dict(rule))
+    return rules

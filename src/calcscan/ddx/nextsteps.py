@@ -9,6 +9,7 @@ times the entity's likelihood ratio for it.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 from calcscan.ddx.findings import Findings
@@ -46,7 +47,13 @@ def expected_information_gain(prior: list[float], likelihood: list[list[float]])
     return max(0.0, gain)
 
 
-def _questions(kb: KnowledgeBase, f: Findings, labs: dict[str, str], ents: list[Entity]):  # type: ignore[no-untyped-def]
+Question = tuple[str, tuple[str, ...], list[list[float]], list[float]]
+
+
+def _questions(
+    kb: KnowledgeBase, f: Findings, labs: dict[str, str], ents: list[Entity]
+) -> Iterator[Question]:
+    """(label, answers, P(answer | entity) rows, base rate of each answer) per open question."""
     rates = kb.meta["base_rates"]
     labels = kb.meta["questions"]
     for lab, label in labels["labs"].items():
@@ -59,7 +66,7 @@ def _questions(kb: KnowledgeBase, f: Findings, labs: dict[str, str], ents: list[
         for e in ents:
             w = [base[s] * e.labs.get(lab, {}).get(s, 1.0) for s in states]
             rows.append([x / sum(w) for x in w])
-        yield label, states, rows
+        yield label, states, rows, [base[s] for s in states]
     if f.mineral in (None, "unknown"):
         states = ("calcification", "ossification")
         base = rates["mineral"]
@@ -67,7 +74,7 @@ def _questions(kb: KnowledgeBase, f: Findings, labs: dict[str, str], ents: list[
         for e in ents:
             w = [base[s] * kb.meta["mineral_lr"][e.mineral][s] for s in states]
             rows.append([x / sum(w) for x in w])
-        yield labels["mineral"], states, rows
+        yield labels["mineral"], states, rows, [base[s] for s in states]
     given = set(f.history or ())
     for term in HISTORY:
         if term in given or not any(term in e.slots["history"] for e in ents):
@@ -77,7 +84,8 @@ def _questions(kb: KnowledgeBase, f: Findings, labs: dict[str, str], ents: list[
         for e in ents:
             p = min(0.95, base * e.slots["history"].get(term, 1.0))
             rows.append([p, 1 - p])
-        yield f"{labels['history_prefix']} {term.replace('_', ' ')}", ("yes", "no"), rows
+        label = f"{labels['history_prefix']} {term.replace('_', ' ')}"
+        yield label, ("yes", "no"), rows, [base, 1 - base]
 
 
 def next_steps(
@@ -113,16 +121,17 @@ def next_steps(
     total = sum(p for _, p in ranked[:top_k])
     prior = [p / total for _, p in ranked[:top_k]]
     scored = []
-    for label, states, rows in _questions(kb, f, lab_states, ents):
+    for label, states, rows, base in _questions(kb, f, lab_states, ents):
         gain = expected_information_gain(prior, rows)
         if gain < 0.01:
             continue
+        # An answer favours the leading entity whose own likelihood of it most exceeds its base
+        # rate (an explicit likelihood ratio > 1.25 in the knowledge base).
         favours = {}
         for a, state in enumerate(states):
-            post = [p * row[a] for p, row in zip(prior, rows, strict=True)]
-            p_a = sum(post)
-            best = max(range(len(ents)), key=lambda i: (post[i] / prior[i], post[i]))
-            if p_a > 0 and post[best] / (p_a * prior[best]) > 1.25:
+            ratios = [row[a] / base[a] for row in rows]
+            best = max(range(len(ents)), key=lambda i: (ratios[i], prior[i]))
+            if ratios[best] > 1.25:
                 favours[state] = ents[best].label
         scored.append((gain, label, favours))
     scored.sort(key=lambda t: (-t[0], t[1]))
