@@ -337,3 +337,12 @@ def test_work_up_advice_fires_for_leading_entities() -> None:
     old = diagnose(parse_findings({**arteries, "age_years": 75}))["advice"]
     assert any("before 50" in a["text"] for a in young)
     assert not any("before 50" in a["text"] for a in old)
+
+
+def test_next_steps_do_not_ask_what_is_already_known() -> None:
+    f = {"age_years": 19, "body_region": "pelvis_hip", "compartment": "bursa",
+         "morphology": ["lobulated", "fluid_calcium_level"],
+         "labs": {"phosphate_mg_dl": 6.2, "renal_failure": False}}  # fmt: skip
+    questions = [d["question"] for d in diagnose(parse_findings(f))["next_steps_detail"]]
+    assert not any("kidney" in q or "dialysis" in q or "Renal function" in q for q in questions)
+    assert not any(q == "Serum phosphate" for q in questions)

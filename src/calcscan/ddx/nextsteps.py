@@ -56,9 +56,14 @@ def _questions(
     """(label, answers, P(answer | entity) rows, base rate of each answer) per open question."""
     rates = kb.meta["base_rates"]
     labels = kb.meta["questions"]
+    known = {f"labs:{lab}" for lab in labs} | {f"history:{t}" for t in f.history or ()}
+    # A question restating a finding already given (same redundant group) is not asked.
+    answered = {
+        key for group in kb.meta.get("redundant_groups", []) if known & set(group) for key in group
+    }
     for lab, label in labels["labs"].items():
         given_direct = lab in labs or (lab in ("calcium", "phosphate") and "ca_x_p" in labs)
-        if given_direct or not any(lab in e.labs for e in ents):
+        if given_direct or f"labs:{lab}" in answered or not any(lab in e.labs for e in ents):
             continue
         states = LAB_STATES[lab]
         base = rates["labs"][lab]
@@ -77,7 +82,9 @@ def _questions(
         yield labels["mineral"], states, rows, [base[s] for s in states]
     given = set(f.history or ())
     for term in HISTORY:
-        if term in given or not any(term in e.slots["history"] for e in ents):
+        if term in given or f"history:{term}" in answered:
+            continue
+        if not any(term in e.slots["history"] for e in ents):
             continue
         base = float(rates["history"].get(term, rates["history_default"]))
         rows = []
