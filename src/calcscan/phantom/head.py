@@ -69,6 +69,9 @@ PHANTOM_REGIONS: tuple[str, ...] = (
 
 _GLOBE_X, _GLOBE_Y, _GLOBE_Z, _GLOBE_R = 32.0, -52.0, 0.0, 12.0
 _POOL_MAX = 15000
+#: Deepest nodule centre below the skin: dermis and upper subcutis, where the reference study's
+#: hypodermal nodules lie (the cheek fat itself is ~11 mm thick in the phantom).
+_MAX_CENTER_DEPTH_MM = 6.0
 
 
 def phantom_axes() -> FaceAxes:
@@ -341,7 +344,7 @@ def _place_nodules(
             k, r, c = idx[j]
             dep = float(depth[k, r, c])
             fb = float(fat_bottom[k, r, c])
-            if not (d / 2 + 0.4 <= dep <= fb - d / 2 + 0.5):
+            if not (d / 2 + 0.4 <= dep <= min(fb - d / 2 + 0.5, _MAX_CENTER_DEPTH_MM)):
                 continue
             p = lps[j] + rng.uniform(-0.25, 0.25, size=3)
             points = [p, p * np.array([-1.0, 1.0, 1.0])] if pair else [p]

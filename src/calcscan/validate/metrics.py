@@ -144,7 +144,8 @@ def summarize(outcomes: Sequence[ScanOutcome]) -> dict[str, Any]:
         two with counted detections only (``sensitivity_counted_*``),
         ``false_positives_per_scan`` (counted detections matching no truth; also
         ``max_false_positives``, by kind, and ``possible_unmatched_per_scan``),
-        ``region_agreement`` (matched, non-faint nodules with a known region),
+        ``region_agreement`` (matched, non-faint nodules with a known region; also
+        ``region_agreement_by_kind``),
         ``side_agreement``, ``count_error_miliary`` (mean |counted - truth| / truth over miliary
         scans), ``centroid_error_in_plane_mm`` (mean, p95, max), ``seconds_per_scan``,
         ``n_scans``, ``n_truth``, ``n_faint``.
@@ -153,6 +154,7 @@ def summarize(outcomes: Sequence[ScanOutcome]) -> dict[str, Any]:
     ge1, allp = Tally(), Tally()
     ge1_c, allp_c = Tally(), Tally()
     reg, side = Tally(), Tally()
+    reg_kind: dict[str, Tally] = {}
     errors: list[float] = []
     n_faint = 0
     for o in outcomes:
@@ -177,8 +179,12 @@ def summarize(outcomes: Sequence[ScanOutcome]) -> dict[str, Any]:
                 ge1_c.hits += int(r["hit_counted"])
             if r["hit"]:
                 if r["region_truth"] is not None:
+                    agree = int(r["region_detected"] == r["region_truth"])
                     reg.total += 1
-                    reg.hits += int(r["region_detected"] == r["region_truth"])
+                    reg.hits += agree
+                    rk = reg_kind.setdefault(o.kind, Tally())
+                    rk.total += 1
+                    rk.hits += agree
                 if r["side_truth"] is not None:
                     side.total += 1
                     side.hits += int(r["side_detected"] == r["side_truth"])
@@ -216,6 +222,7 @@ def summarize(outcomes: Sequence[ScanOutcome]) -> dict[str, Any]:
         "possible_unmatched_per_scan": _mean([o.possible_unmatched for o in outcomes]),
         "false_positives_by_kind": fp_by_kind,
         "region_agreement": _tally(reg),
+        "region_agreement_by_kind": {k: _tally(t) for k, t in sorted(reg_kind.items())},
         "side_agreement": _tally(side),
         "count_error_miliary": _mean(miliary) if miliary else None,
         "centroid_error_in_plane_mm": {

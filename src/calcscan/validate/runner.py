@@ -80,9 +80,19 @@ class ValidationRun:
 
 
 def default_data_dir() -> Path:
-    """``$CALCSCAN_TEST_DATA`` or ``../shared/data`` relative to the working directory."""
+    """``$CALCSCAN_TEST_DATA``, else ``../shared/data`` next to the working directory or, for a
+    source checkout, next to the repository."""
     env = os.environ.get("CALCSCAN_TEST_DATA")
-    return Path(env) if env else Path.cwd().parent / "shared" / "data"
+    if env:
+        return Path(env)
+    candidates = [Path.cwd().parent / "shared" / "data"]
+    repo = Path(__file__).resolve().parents[3]
+    if (repo / "pyproject.toml").is_file():
+        candidates.append(repo.parent / "shared" / "data")
+    for c in candidates:
+        if (c / "ct").is_dir():
+            return c
+    return candidates[0]
 
 
 def _default_detector() -> Detector:

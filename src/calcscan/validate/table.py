@@ -49,7 +49,9 @@ def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
                 f"{_fmt(k['possible_unmatched_per_scan'])})",
             )
         )
-    rows.append(("region agreement (phantoms)", _tally(summary["region_agreement"])))
+    rows.append(("region agreement (region truth known)", _tally(summary["region_agreement"])))
+    for kind, t in summary.get("region_agreement_by_kind", {}).items():
+        rows.append((f"  region agreement {kind}", _tally(t)))
     rows.append(("side agreement", _tally(summary["side_agreement"])))
     rows.append(("count error, miliary (60 nodules)", _fmt(summary["count_error_miliary"])))
     ce = summary["centroid_error_in_plane_mm"]
