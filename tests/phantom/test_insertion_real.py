@@ -75,6 +75,16 @@ def test_insertion_preserves_scan_and_places_truth_in_lps(head):
     assert not changed[~lab_near].any(), "voxels far from every nodule were modified"
 
 
+def test_insertion_has_region_truth_from_the_annotated_globes(head):
+    from calcscan.contracts import REGION_KEYS
+
+    name, scan = head
+    _, truth = random_insertion(scan, 12, seed=5)
+    regions = [t.region for t in truth]
+    assert all(r is None or r in REGION_KEYS for r in regions)
+    assert sum(r is not None for r in regions) >= 4, f"{name}: landmarks not applied"
+
+
 def test_insert_nodules_is_deterministic_and_round_trips_dicom(head, tmp_path):
     name, scan = head
     from calcscan.io import read_ct

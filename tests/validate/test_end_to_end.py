@@ -72,3 +72,26 @@ def test_run_validation_phantoms_only():
     assert s["n_scans"] == 1 and s["n_truth"] >= 10
     assert set(run.to_dict()) == {"settings", "summary", "scans"}
     assert run.settings["seed"] == ACCEPTANCE_SEED
+
+
+def test_validate_cli_json(capsys):
+    import json
+
+    from calcscan.cli.main import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["validate", "--trials", "1", "--no-real", "--no-miliary", "--json"])
+    assert exc.value.code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["settings"]["seed"] == ACCEPTANCE_SEED  # the acceptance seeds by default
+    assert out["summary"]["n_scans"] == 1
+    assert out["scans"][0]["kind"] == "phantom"
+
+
+def test_validate_cli_rejects_negative_trials(capsys):
+    from calcscan.cli.main import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["validate", "--trials", "-1", "--no-real"])
+    assert exc.value.code == 1
+    assert "--trials" in capsys.readouterr().err
