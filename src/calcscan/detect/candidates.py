@@ -111,13 +111,20 @@ def find_candidates(
     """
     hu = scan.hu
     layer = _layer_mask(layers, config)
-    idx = np.argwhere(hu >= config.threshold_hu)
-    if idx.size == 0:
+    # threshold only inside the layer: block view of the fine grid against the coarse layer
+    f = layers.factors
+    s, r, c = layer.shape
+    fine = hu[: s * f[0], : r * f[1], : c * f[2]].reshape(s, f[0], r, f[1], c, f[2])
+    ks, rs, cs = np.nonzero(layer)
+    if ks.size == 0:
         return []
-    keep = layers.sample("sealed", idx) & layer[tuple(layers.coarse_index(idx).T)]
-    idx = idx[keep]
-    if idx.size == 0:
+    sel = fine[ks, :, rs, :, cs, :] >= config.threshold_hu  # (n_cells, f0, f1, f2)
+    cell, a, b, d = np.nonzero(sel)
+    if cell.size == 0:
         return []
+    idx = np.stack([ks[cell] * f[0] + a, rs[cell] * f[1] + b, cs[cell] * f[2] + d], axis=1).astype(
+        np.intp
+    )
     lo = idx.min(axis=0)
     hi = idx.max(axis=0) + 1
     sub = np.zeros(tuple(int(v) for v in hi - lo), dtype=np.uint8)
@@ -234,6 +241,9 @@ def _measure(
     reach = reach[reach > 0]
     attached = np.isin(bright, reach)
     bone_box = layers.sample("bone_dist_mm", np.argwhere(attached) + offset) <= 0.0
+    # bone is large: its bright region runs out of the box (>= 3 mm beyond the candidate
+    # in-plane); a nodule next to bone is contained, even where the coarse grid merges them
+    leaves_box = bool(attached[:, [0, -1], :].any() or attached[:, :, [0, -1]].any())
     # central lucency: filled 2-D footprint minus the component on the central slice
     kc = int(np.clip(round(float(centroid_idx[0])) - offset[0], 0, hb.shape[0] - 1))
     plane = cmask[kc]
@@ -254,7 +264,7 @@ def _measure(
         "extent_mm": extent,
         "elongation": elongation,
         "bone_dist_mm": float(layers.sample("bone_dist_mm", vox).min()),
-        "attached_to_bone": bool(bone_box.any()),
+        "attached_to_bone": bool(bone_box.any()) and leaves_box,
         "rim_fraction": float(outer[cmask].mean()),
         "protrusion_fraction": float(layers.sample("protrusion", vox).mean()),
         "touches_outside_air": bool((grown & outside_air).any()),
