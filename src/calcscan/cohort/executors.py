@@ -16,10 +16,17 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from calcscan.cohort.discovery import StudyTask
-from calcscan.cohort.worker import Outcome, ProcessFn, limit_threads, run_task
+from calcscan.cohort.worker import Outcome, ProcessFn, limit_threads, run_task, warm_up
 from calcscan.errors import UsageError
 
-__all__ = ["EXECUTORS", "connect_dask", "run_dask", "run_processes", "run_serial"]
+__all__ = [
+    "EXECUTORS",
+    "connect_dask",
+    "run_dask",
+    "run_processes",
+    "run_serial",
+    "start_pool",
+]
 
 log = logging.getLogger(__name__)
 
@@ -54,17 +61,38 @@ def _new_pool(workers: int) -> ProcessPoolExecutor:
     )
 
 
+def start_pool(workers: int) -> ProcessPoolExecutor:
+    """Start ``workers`` spawned processes and let them import the pipeline in the background.
+
+    Called before discovery, so worker start-up overlaps the driver's own set-up work.
+    """
+    pool = _new_pool(workers)
+    for _ in range(workers):
+        pool.submit(warm_up)
+    return pool
+
+
 def run_processes(
-    tasks: Sequence[StudyTask], process: ProcessFn, config: Any, *, workers: int
+    tasks: Sequence[StudyTask],
+    process: ProcessFn,
+    config: Any,
+    *,
+    workers: int,
+    pool: ProcessPoolExecutor | None = None,
 ) -> Iterator[tuple[StudyTask, Outcome]]:
     """Run the tasks on ``workers`` local processes (spawned, one BLAS thread each).
 
     A worker that dies (e.g. killed by the out-of-memory killer) fails only the studies it
     held; the pool is restarted for the rest.
+
+    Parameters
+    ----------
+    pool : ProcessPoolExecutor, optional
+        A pool from :func:`start_pool` (shut down here when done); default: a new one.
     """
     pending = list(reversed(tasks))
     window = max(1, 2 * workers)
-    pool = _new_pool(workers)
+    pool = pool or _new_pool(workers)
     running: dict[Future[Outcome], StudyTask] = {}
     try:
         while pending or running:

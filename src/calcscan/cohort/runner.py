@@ -27,6 +27,7 @@ from calcscan.cohort.executors import (
     run_dask,
     run_processes,
     run_serial,
+    start_pool,
 )
 from calcscan.cohort.records import study_from_record
 from calcscan.cohort.store import DEFAULT_DB_URL, ResultStore, open_store
@@ -234,12 +235,15 @@ def run_cohort(
         raise UsageError(f"--workers must be at least 1, got {n_workers}")
     mode = _mode(executor, n_workers, scheduler)
     store = open_store(db_url)
-    client = None
+    client: Any = None
+    pool: Any = None
     try:
         if mode == "dask":
             assert scheduler is not None
             client = connect_dask(scheduler)
             n_workers = sum(w["nthreads"] for w in client.scheduler_info()["workers"].values())
+        elif mode == "processes":
+            pool = start_pool(n_workers)  # workers start up while discovery runs
         demo = load_demographics(demographics) if demographics is not None else None
         config, digest, config_dict = config_identity(config)
         disc: Discovery = discover_studies(
@@ -308,7 +312,7 @@ def run_cohort(
         )
         stage_totals = _process_all(
             store, todo, process or detect_study, config, digest, run_id, mode, n_workers,
-            client, demo, keep_identifiers, summary, on_start, on_progress,
+            client or pool, demo, keep_identifiers, summary, on_start, on_progress,
         )  # fmt: skip
         if demo is not None:
             unmatched = demo.unmatched_rows()
@@ -333,6 +337,8 @@ def run_cohort(
         )
         return summary
     finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
         if client is not None:
             client.close()
         store.close()
@@ -347,7 +353,7 @@ def _process_all(
     run_id: int,
     mode: str,
     workers: int,
-    client: Any,
+    executor: Any,
     demo: Demographics | None,
     keep_identifiers: bool,
     summary: RunSummary,
@@ -362,9 +368,9 @@ def _process_all(
     if mode == "serial":
         stream = run_serial(todo, process, config)
     elif mode == "processes":
-        stream = run_processes(todo, process, config, workers=workers)
+        stream = run_processes(todo, process, config, workers=workers, pool=executor)
     else:
-        stream = run_dask(todo, process, config, client=client)
+        stream = run_dask(todo, process, config, client=executor)
     totals: dict[str, float] = {}
     n_done = 0
     for task, outcome in stream:

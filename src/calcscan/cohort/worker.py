@@ -12,7 +12,15 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["THREAD_ENV", "Outcome", "ProcessFn", "detect_study", "limit_threads", "run_task"]
+__all__ = [
+    "THREAD_ENV",
+    "Outcome",
+    "ProcessFn",
+    "detect_study",
+    "limit_threads",
+    "run_task",
+    "warm_up",
+]
 
 #: Environment variables that cap BLAS/OpenMP thread pools.
 THREAD_ENV = (
@@ -36,6 +44,17 @@ def limit_threads(n: int = 1) -> None:
     """Cap BLAS/OpenMP threads of this process (call before numpy is imported)."""
     for name in THREAD_ENV:
         os.environ[name] = str(n)
+
+
+def warm_up() -> None:
+    """Import the reader and detector (run once per fresh worker, before the first study)."""
+    import importlib
+
+    for name in ("calcscan.io", "calcscan.detect"):
+        try:
+            importlib.import_module(name)
+        except ImportError:  # pragma: no cover - a broken install fails in the study instead
+            pass
 
 
 class StageError(Exception):
