@@ -7,7 +7,7 @@ import logging
 import numpy as np
 
 from calcscan.errors import UsageError
-from calcscan.phantom.realregions import HeadLandmarks, landmarks_for
+from calcscan.phantom.realregions import HeadLandmarks
 from calcscan.phantom.render import insert_nodules
 from calcscan.phantom.sites import SkinSiteSampler
 from calcscan.phantom.truth import NoduleSpec, TruthNodule
@@ -80,8 +80,7 @@ def random_insertion(
     if not 0.0 <= ring_fraction <= 1.0:
         raise UsageError(f"--ring-fraction must be within 0..1, got {ring_fraction}")
     rng = np.random.default_rng(seed)
-    sampler = sampler or SkinSiteSampler(scan)
-    lm = landmarks or landmarks_for(scan.study_key)
+    sampler = sampler or SkinSiteSampler(scan, landmarks=landmarks)
     specs: list[NoduleSpec] = []
     depths: list[float] = []
     centers: list[tuple[float, float, float]] = []
@@ -100,7 +99,7 @@ def random_insertion(
             log.warning("no room left for a %.1f mm nodule; inserted %d", d, len(specs))
             break
         s = sites[0]
-        region = lm.region(s.center_lps_mm, s.normal_lps)[0] if lm is not None else None
+        region = landmarks.region(s.center_lps_mm, s.normal_lps)[0] if landmarks else s.region
         centers.append(s.center_lps_mm)
         depths.append(s.depth_mm)
         specs.append(

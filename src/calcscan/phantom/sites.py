@@ -15,7 +15,9 @@ must not share the detector's assumptions. Steps (on a grid coarsened in-plane t
    lies anteriorly) and a warning is logged if it contradicts LPS.
 
 Side comes from the LPS x of the body's midline (mid-sagittal plane = median x of the anterior
-body voxels); the region is not assigned on real scans (``None``) unless landmarks are given.
+body voxels). The region comes from the project's region definitions evaluated in a frame of
+hand-annotated globe landmarks (:mod:`calcscan.phantom.realregions`) when the scan is one of the
+annotated heads, else it is ``None``; sites at a region border get ``None`` too.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from calcscan.errors import InputError
+from calcscan.phantom.realregions import HeadLandmarks, landmarks_for
 from calcscan.scan import CTScan
 
 __all__ = ["SkinSite", "SkinSiteSampler", "sample_skin_sites"]
@@ -117,10 +120,16 @@ class SkinSiteSampler:
     scan : CTScan
     coarse_mm : float
         Target in-plane step of the working grid.
+    landmarks : HeadLandmarks, optional
+        Globe landmarks for region truth; default: the hand-annotated ones of this study_key
+        (``landmarks.yaml``), if any.
     """
 
-    def __init__(self, scan: CTScan, *, coarse_mm: float = 1.0) -> None:
+    def __init__(
+        self, scan: CTScan, *, coarse_mm: float = 1.0, landmarks: HeadLandmarks | None = None
+    ) -> None:
         self.scan = scan
+        self.landmarks = landmarks or landmarks_for(scan.study_key)
         sk, sr, sc = scan.spacing_mm
         self.step = (1, max(1, round(coarse_mm / sr)), max(1, round(coarse_mm / sc)))
         hu = np.asarray(scan.hu[:, :: self.step[1], :: self.step[2]], dtype=np.float32)
@@ -241,12 +250,13 @@ class SkinSiteSampler:
             taken.append(p)
             k, r, c = idx[j]
             nrm = self.normal_at(idx[j])
+            region = self.landmarks.region(p, nrm)[0] if self.landmarks is not None else None
             out.append(
                 SkinSite(
                     center_lps_mm=(float(p[0]), float(p[1]), float(p[2])),
                     depth_mm=float(self.depth_mm[k, r, c]),
                     clearance_mm=float(self.clearance_mm[k, r, c]),
-                    region=None,
+                    region=region,
                     side=self.side_of(float(p[0])),
                     normal_lps=(float(nrm[0]), float(nrm[1]), float(nrm[2])),
                 )
