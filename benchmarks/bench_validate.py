@@ -12,7 +12,7 @@ import time
 
 from calcscan.cli.console import to_jsonable
 from calcscan.validate.runner import ACCEPTANCE_SEED, run_validation
-from calcscan.validate.table import summary_rows
+from calcscan.validate.table import acceptance_rows, summary_rows
 
 
 def main() -> int:
@@ -31,6 +31,9 @@ def main() -> int:
     for k, v in summary_rows(run.summary):
         print(f"{k:<{width}}  {v}")
     print(f"{'wall time (s)':<{width}}  {wall:.1f}")
+    print("\nissue 3 acceptance targets")
+    for k, v in acceptance_rows(run.summary):
+        print(f"{k:<{width}}  {v}")
     return 0
 
 

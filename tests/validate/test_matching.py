@@ -142,3 +142,22 @@ def test_miliary_phantom_is_symmetric_and_has_60_nodules():
         assert key in mirrored
     assert all(0.8 <= t.diameter_mm <= 1.6 for t in truth)
     assert np.mean([t.rendered_peak_hu >= 200 for t in truth]) > 0.8
+
+
+def test_acceptance_checks_pass_fail_and_unmeasured():
+    from calcscan.validate.acceptance import acceptance_checks
+
+    truth = [_t(i, (20.0 * i, 0, 0), d=1.5) for i in range(10)]
+    hits = {"nodules": [_d((20.0 * i, 0, 0)) for i in range(9)] + [_d((0, 90, 0))]}
+    ins = score_scan("ge_tilt+1000", "insertion", truth, hits, voxel_diagonal_mm=0.8)
+    neg = score_scan(
+        "invesalius", "negative", [], {"nodules": [_d((0, 0, 0))] * 2}, voxel_diagonal_mm=0.8
+    )
+    rows = {r["check"]: r for r in acceptance_checks(summarize([ins, neg]), [ins, neg])}
+    assert rows["FP on negative invesalius"]["pass"] is False  # 2 > 1
+    assert rows["FP on negative dicom2stl"]["pass"] is None  # not run
+    assert rows["sensitivity >= 1 mm, peak >= 200 HU"]["value"] == pytest.approx(0.9)
+    assert rows["sensitivity >= 1 mm, peak >= 200 HU"]["pass"] is False
+    assert rows["sensitivity, peak >= 200 HU"]["pass"] is True
+    assert rows["max FP on any scan"]["value"] == 2.0
+    assert rows["count error, miliary"]["pass"] is None

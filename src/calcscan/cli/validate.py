@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
 
         from calcscan.cli.console import err_console, out_console, print_json, progress
         from calcscan.validate.runner import run_validation
-        from calcscan.validate.table import summary_rows
+        from calcscan.validate.table import acceptance_rows, summary_rows
 
         with progress(transient=True) as bar:
             task = bar.add_task("validating", total=None)
@@ -58,4 +58,10 @@ def register(app: typer.Typer) -> None:
         for k, v in summary_rows(result.summary):
             table.add_row(k, v)
         out_console.print(table)
+        acc = Table(title="issue 3 acceptance targets")
+        acc.add_column("check")
+        acc.add_column("result")
+        for k, v in acceptance_rows(result.summary):
+            acc.add_row(k, v)
+        out_console.print(acc)
         err_console.print(f"{len(result.outcomes)} scans scored")

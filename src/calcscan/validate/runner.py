@@ -32,6 +32,7 @@ from calcscan.phantom.insertion import random_insertion
 from calcscan.phantom.sites import SkinSiteSampler
 from calcscan.phantom.truth import TruthNodule
 from calcscan.scan import CTScan
+from calcscan.validate.acceptance import acceptance_checks
 from calcscan.validate.metrics import ScanOutcome, score_scan, summarize
 
 __all__ = ["ACCEPTANCE_SEED", "REAL_HEADS", "ValidationRun", "default_data_dir", "run_validation"]
@@ -229,4 +230,5 @@ def run_validation(
                 run.outcomes.append(_score(f"{name}+{s}", "insertion", scan, truth, det))
                 done(f"{name}+{s}")
     run.summary = summarize(run.outcomes)
+    run.summary["acceptance"] = acceptance_checks(run.summary, run.outcomes)
     return run

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["summary_rows"]
+__all__ = ["acceptance_rows", "summary_rows"]
+
+
+def acceptance_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """(check, "value vs target: PASS/FAIL/not measured") rows of the acceptance checks."""
+    out = []
+    for c in summary.get("acceptance", []):
+        verdict = {True: "PASS", False: "FAIL", None: "not measured"}[c["pass"]]
+        out.append((c["check"], f"{_fmt(c['value'])} (target {c['target']}): {verdict}"))
+    return out
 
 
 def _fmt(v: Any, digits: int = 3) -> str:
