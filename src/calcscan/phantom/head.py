@@ -178,14 +178,20 @@ def _body(grid: _Grid, tissues: dict[str, float]) -> tuple[NDArray[np.bool_], ND
     return body, cart
 
 
-def _fat_bottom(z: F32, y: F32, x: F32, layers: dict[str, float]) -> F32:
+def _fat_bottom(grid: _Grid, layers: dict[str, float]) -> F32:
     """Depth (mm) of the bottom of the subcutaneous fat: thin on the forehead, thick on the face."""
+    full: Box = (slice(0, grid.shape[0]), slice(0, grid.shape[1]), slice(0, grid.shape[2]))
+    _, _, z = grid.coords(full)
     t = np.clip((z - 5.0) / -20.0, 0.0, 1.0)  # 0 above z=5, 1 below z=-15
-    fb = layers["forehead_fat_bottom"] + t * (
+    fb_z = layers["forehead_fat_bottom"] + t * (
         layers["face_fat_bottom"] - layers["forehead_fat_bottom"]
     )
-    nose = (np.abs(x) < 13.0) & (y < -78.0) & (z < 4.0)
-    return np.asarray(np.where(nose, layers["nose_fat_bottom"], fb), dtype=np.float32)
+    fb = np.array(np.broadcast_to(fb_z.astype(np.float32), grid.shape))
+    nb = grid.box((-13.0, -200.0, -200.0), (13.0, -78.0, 4.0))
+    x, y, z = grid.coords(nb)
+    nose = np.broadcast_to((np.abs(x) < 13.0) & (y < -78.0) & (z < 4.0), fb[nb].shape)
+    fb[nb][nose] = layers["nose_fat_bottom"]
+    return fb
 
 
 def _build_anatomy(
@@ -203,7 +209,7 @@ def _build_anatomy(
     body, cart = _body(grid, tis)
     depth = _edt(body, spacing)
     x, y, z = grid.coords(full)
-    fat_bottom = _fat_bottom(z, y, x, lay)
+    fat_bottom = _fat_bottom(grid, lay)
     vol = np.full(grid.shape, tis["air"], dtype=np.float32)
     vol[body] = tis["muscle"]
     vol[body & (depth <= fat_bottom)] = tis["fat"]
