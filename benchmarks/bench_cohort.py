@@ -9,7 +9,9 @@ Every mode uses one BLAS/OpenMP thread per worker (set below before numpy loads)
 serial baseline is one worker too. Pool start-up is part of each run's wall time; the Dask
 cluster is started before its runs are timed (on a real cluster it is already running). The
 modes run in interleaved rounds (``--repeat``) and the fastest run of each mode is reported,
-which damps the noise of other processes sharing the machine.
+which damps the noise of other processes sharing the machine. "cores busy" is the CPU time
+the studies used divided by the wall time: on an idle machine it approaches the worker count;
+well below it means the workers waited for CPUs taken by other processes.
 
 Usage: ``python benchmarks/bench_cohort.py [--studies N] [--workers W] [--json]``
 """
@@ -66,6 +68,8 @@ def timed_run(inputs: list[Path], url: str, **kwargs: Any) -> dict[str, Any]:
         "studies": summary.n_processed,
         "wall_s": wall,
         "studies_per_minute": 60.0 * summary.n_processed / wall,
+        "worker_cpu_s": summary.worker_cpu_s,
+        "cores_used": summary.worker_cpu_s / wall,
     }
 
 
@@ -133,7 +137,8 @@ def main() -> int:
           f"{report['cpus']} CPUs, best of {args.repeat} rounds")  # fmt: skip
     for mode, r in results.items():
         print(f"  {mode:<10} {r['workers']} worker(s)  {r['wall_s']:7.1f} s  "
-              f"{r['studies_per_minute']:7.1f} studies/min")  # fmt: skip
+              f"{r['studies_per_minute']:7.1f} studies/min  "
+              f"{r['cores_used']:.2f} cores busy in studies")  # fmt: skip
     print(f"  speed-up, {args.workers} processes vs serial: {speedup:.2f}x (target >= 1.8x)")
     print(f"  Dask overhead vs processes: {100 * dask_overhead:+.1f} % (target <= 10 %)")
     print(f"  result tables identical across modes: {identical}")

@@ -64,6 +64,7 @@ class RunSummary:
     n_duplicates: int = 0
     wall_s: float = 0.0
     studies_per_minute: float | None = None
+    worker_cpu_s: float = 0.0
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -333,7 +334,7 @@ def run_cohort(
             n_failed=summary.n_failed,
             wall_s=summary.wall_s,
             studies_per_minute=summary.studies_per_minute,
-            timings_s=stage_totals,
+            timings_s={**stage_totals, "worker_cpu": summary.worker_cpu_s},
         )
         return summary
     finally:
@@ -375,6 +376,7 @@ def _process_all(
     n_done = 0
     for task, outcome in stream:
         n_done += 1
+        summary.worker_cpu_s += float(outcome.get("cpu_s") or 0.0)
         _store_outcome(store, task, outcome, digest, run_id, demo, keep_identifiers, summary)
         if outcome.get("ok"):
             for stage, seconds in (outcome["record"].get("timings_s") or {}).items():

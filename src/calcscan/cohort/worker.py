@@ -117,7 +117,7 @@ def run_task(process: ProcessFn, task: Any, config: Any) -> Outcome:
     Outcome
         A small dict that crosses the process boundary back to the driver.
     """
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     try:
         record = process(task, config)
     except KeyboardInterrupt:
@@ -138,11 +138,13 @@ def run_task(process: ProcessFn, task: Any, config: Any) -> Outcome:
             "message": (lines[0] if lines else type(error).__name__)[:1000],
             "detail": "".join(traceback.format_exception_only(error))[-2000:],
             "elapsed_s": time.perf_counter() - t0,
+            "cpu_s": time.process_time() - cpu0,
         }
     return {
         "ok": True,
         "input_key": task.input_key,
         "record": record,
         "elapsed_s": time.perf_counter() - t0,
+        "cpu_s": time.process_time() - cpu0,
         "pid": os.getpid(),
     }
