@@ -138,7 +138,8 @@ def main() -> int:
     for mode, r in results.items():
         print(f"  {mode:<10} {r['workers']} worker(s)  {r['wall_s']:7.1f} s  "
               f"{r['studies_per_minute']:7.1f} studies/min  "
-              f"{r['cores_used']:.2f} cores busy in studies")  # fmt: skip
+              f"{r['cores_used']:.2f} cores busy in studies, "
+              f"{r['worker_cpu_s'] / max(1, r['studies']):.2f} CPU s/study")  # fmt: skip
     print(f"  speed-up, {args.workers} processes vs serial: {speedup:.2f}x (target >= 1.8x)")
     print(f"  Dask overhead vs processes: {100 * dask_overhead:+.1f} % (target <= 10 %)")
     print(f"  result tables identical across modes: {identical}")
