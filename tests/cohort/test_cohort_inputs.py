@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import zipfile
 from pathlib import Path
@@ -83,3 +84,15 @@ def test_unreachable_dask_scheduler_is_a_usage_error(cohort: Cohort, db_url: str
         )  # fmt: skip
     with open_store(db_url).session() as session:  # checked before any work: no run recorded
         assert session.scalar(select(func.count()).select_from(Run)) == 0
+
+
+def test_copy_of_a_study_inside_the_same_folder_is_a_duplicate(
+    cohort: Cohort, tmp_path: Path
+) -> None:
+    export = tmp_path / "export"
+    shutil.copytree(cohort.inputs[0] / "study_05", export / "a" / "study_05")
+    shutil.copytree(cohort.inputs[0] / "study_05", export / "b" / "study_05_again")
+    shutil.copytree(cohort.inputs[0] / "study_06", export / "b" / "study_06")
+    found = discover_studies([export])
+    assert len(found.tasks) == 2
+    assert [Path(d.duplicate_path).parent.name for d in found.duplicates] == ["study_05_again"]

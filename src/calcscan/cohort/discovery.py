@@ -116,6 +116,28 @@ def _accession(path: Path | Any) -> str | None:
     return value or None
 
 
+def _drop_copies(files: list[Any]) -> tuple[list[Path], list[Path]]:
+    """Split a series' files by folder; folders repeating SOP instances already seen are copies.
+
+    A series legitimately spread over several folders has disjoint SOPInstanceUIDs and is kept
+    whole. Returns the files to read and the folders that only hold copies.
+    """
+    by_dir: dict[Path, list[Any]] = defaultdict(list)
+    for header in files:
+        by_dir[Path(header.path).parent].append(header)
+    kept: list[Path] = []
+    copies: list[Path] = []
+    seen: set[str] = set()
+    for folder, headers in by_dir.items():
+        sops = {str(h.sop_instance_uid) for h in headers if h.sop_instance_uid}
+        if sops and sops <= seen:
+            copies.append(folder)
+            continue
+        seen |= sops
+        kept.extend(Path(h.path) for h in headers)
+    return kept, copies
+
+
 def _dicom_tasks(
     files: list[Path], source: str, disc: Discovery, *, want_accession: bool
 ) -> list[StudyTask]:
@@ -153,14 +175,17 @@ def _dicom_tasks(
         try:
             chosen, reason = choose_series(members)
             log.debug("study %s: %s", study_uid, reason)
-            chosen_files = list(chosen.paths)
+            chosen_files, copies = _drop_copies(chosen.files)
             series_uid: str | None = chosen.series_uid
         except Exception as exc:  # no CT among them: the worker's read_ct reports the reason
             log.debug("study %s: no series chosen (%s)", study_uid, exc)
             chosen_files = [p for s in members for p in s.paths]
+            copies = []
             series_uid = None
         study_dir = os.path.commonpath([str(f.parent) for f in chosen_files])
         key = _study_key(study_uid) if study_uid else _content_key(chosen_files[0])
+        for copy in copies:
+            disc.duplicates.append(Duplicate(key, str(chosen_files[0].parent), str(copy)))
         tasks.append(
             StudyTask(
                 input_key=key,
