@@ -47,6 +47,7 @@ def test_cli_on_phantom_nifti(tmp_path: Path, phantom_case: tuple[Any, list[Any]
     assert "Research use only" in html
     csv_lines = next(out.glob("*_nodules.csv")).read_text().splitlines()
     assert len(csv_lines) == 1 + rec["nodule_count"] + len(rec["possible_nodules"])
+    assert csv_lines[0].startswith("study_key,status,x_lps_mm,y_lps_mm,z_lps_mm,id,")
 
 
 REAL_HEADS = {

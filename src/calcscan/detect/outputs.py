@@ -46,21 +46,17 @@ def write_record_json(record: dict[str, Any], path: Path) -> Path:
 
 def write_nodules_csv(record: dict[str, Any], path: Path) -> Path:
     """One row per counted and possible nodule (``status`` column tells which)."""
-    cols = ["study_key", "status", *NODULE_FIELDS]
+    fields = [c for c in NODULE_FIELDS if c != "centroid_lps_mm"]
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow([c if c != "centroid_lps_mm" else "x_mm,y_mm,z_mm" for c in cols])
+        w.writerow(["study_key", "status", "x_lps_mm", "y_lps_mm", "z_lps_mm", *fields])
         for status, rows in (
             ("counted", record["nodules"]),
             ("possible", record["possible_nodules"]),
         ):
             for n in rows:
-                out: list[Any] = [record["study_key"], status]
-                for c in NODULE_FIELDS:
-                    out.append(
-                        ",".join(f"{v:.3f}" for v in n[c]) if c == "centroid_lps_mm" else n[c]
-                    )
-                w.writerow(out)
+                x, y, z = n["centroid_lps_mm"]
+                w.writerow([record["study_key"], status, x, y, z, *(n[c] for c in fields)])
     return path
 
 
