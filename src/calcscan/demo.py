@@ -25,6 +25,10 @@ __all__ = ["DemoResult", "main", "run_demo"]
 
 log = logging.getLogger(__name__)
 
+#: A planted nodule counts as visible when its rendered peak reaches this (the acceptance
+#: criterion of the detection issue: fainter nodules sink into the skin's noise tail).
+VISIBLE_PEAK_HU = 200.0
+
 
 @dataclass
 class DemoResult:
@@ -66,6 +70,7 @@ def _make_cohort(
             age_years=float(subject["age_years"]),
             sex=str(subject["sex"]),
             metal=(i % 7 == 3),
+            sizes_mm=(1.0, 4.0),
         )
         fmt = "dicom" if i % 2 == 0 else "nifti"
         paths = write_case(scan, truth, studies / f"subject_{i:03d}", fmt=fmt)
@@ -78,7 +83,15 @@ def _make_cohort(
                 "indication": subject.get("indication", ""),
             }
         )
-        truth_rows.append({"subject": i, "path": str(ct_path.resolve()), "planted": len(truth)})
+        visible = sum(t.rendered_peak_hu >= VISIBLE_PEAK_HU for t in truth)
+        truth_rows.append(
+            {
+                "subject": i,
+                "path": str(ct_path.resolve()),
+                "planted": len(truth),
+                "visible": visible,
+            }
+        )
     demographics = out / "demographics.csv"
     with demographics.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=["path", "age_years", "sex", "indication"])
@@ -157,6 +170,7 @@ def run_demo(
         {
             "subject": row["subject"],
             "planted": row["planted"],
+            "visible": row["visible"],
             "detected": counted.get(row["path"]),
         }
         for row in truth_rows
@@ -193,14 +207,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     res = run_demo(args.out, n_studies=args.studies, seed=args.seed, workers=args.workers)
     planted = sum(r["planted"] for r in res.truth_vs_detected)
+    visible = sum(r["visible"] for r in res.truth_vs_detected)
     found = sum(r["detected"] or 0 for r in res.truth_vs_detected)
-    exact = sum(r["planted"] == r["detected"] for r in res.truth_vs_detected)
+    exact = sum(r["visible"] == r["detected"] for r in res.truth_vs_detected)
     table = Table(title="calcscan demo")
     table.add_column("what")
     table.add_column("result")
     table.add_row("studies", f"{res.n_studies} synthetic head CTs ({res.n_failed} failed)")
-    table.add_row("nodules planted / counted", f"{planted} / {found}")
-    table.add_row("studies with the exact count", f"{exact} of {len(res.truth_vs_detected)}")
+    table.add_row(
+        "nodules planted / visible / counted",
+        f"{planted} / {visible} (rendered peak >= {VISIBLE_PEAK_HU:.0f} HU) / {found}",
+    )
+    table.add_row("studies counted exactly (visible)", f"{exact} of {len(res.truth_vs_detected)}")
     table.add_row("results store", res.db_url)
     table.add_row("cohort table", str(res.cohort_table))
     table.add_row("cohort report", str(res.cohort_report))
