@@ -29,9 +29,9 @@ from calcscan.cohort.executors import (
     run_serial,
     start_pool,
 )
-from calcscan.cohort.records import study_from_record
+from calcscan.cohort.persist import store_outcome, update_done_demographics
 from calcscan.cohort.store import DEFAULT_DB_URL, ResultStore, open_store
-from calcscan.cohort.worker import Outcome, ProcessFn, detect_study
+from calcscan.cohort.worker import ProcessFn, detect_study
 from calcscan.errors import UsageError
 
 __all__ = ["RunSummary", "config_identity", "default_workers", "run_cohort"]
@@ -122,26 +122,6 @@ def _versions(executor: str) -> dict[str, Any]:
     return out
 
 
-def _scrub(message: str, task: StudyTask | None, keep_identifiers: bool) -> str:
-    if keep_identifiers or task is None:
-        return message
-    for ident in (task.path, task.study_instance_uid, task.accession_number, task.series_uid):
-        if ident:
-            message = message.replace(ident, "<input>")
-    return message
-
-
-def _apply_demographics(study: Any, row: Any) -> None:
-    if row is None:
-        return
-    if row.age_years is not None:
-        study.age_years, study.age_source = row.age_years, "csv"
-    if row.sex is not None:
-        study.sex, study.sex_source = row.sex, "csv"
-    if row.indication is not None:
-        study.indication = row.indication
-
-
 def _mode(executor: str | None, workers: int, scheduler: str | None) -> str:
     if scheduler:
         if executor not in (None, "dask"):
@@ -154,30 +134,6 @@ def _mode(executor: str | None, workers: int, scheduler: str | None) -> str:
     if executor == "dask":
         raise UsageError("the dask executor needs a scheduler address (--scheduler tcp://...)")
     return executor
-
-
-def _update_done_demographics(
-    store: ResultStore, demo: Demographics | None, done: list[StudyTask], digest: str
-) -> None:
-    if demo is None or not done:
-        return
-    updates: dict[str, dict[str, Any]] = {}
-    for task in done:
-        row = demo.lookup(task, None)
-        if row is None:
-            continue
-        values: dict[str, Any] = {}
-        if row.age_years is not None:
-            values.update(age_years=row.age_years, age_source="csv")
-        if row.sex is not None:
-            values.update(sex=row.sex, sex_source="csv")
-        if row.indication is not None:
-            values["indication"] = row.indication
-        updates[task.input_key] = values
-    if updates:
-        changed = store.update_demographics(digest, updates)
-        if changed:
-            log.info("updated %d demographic values of studies already done", changed)
 
 
 def run_cohort(
@@ -253,7 +209,7 @@ def run_cohort(
         done_keys = store.done_input_keys(digest)
         todo = [t for t in disc.tasks if t.input_key not in done_keys]
         done = [t for t in disc.tasks if t.input_key in done_keys]
-        _update_done_demographics(store, demo, done, digest)
+        update_done_demographics(store, demo, done, digest)
         summary = RunSummary(
             run_id=0,
             config_digest=digest,
@@ -377,7 +333,7 @@ def _process_all(
     for task, outcome in stream:
         n_done += 1
         summary.worker_cpu_s += float(outcome.get("cpu_s") or 0.0)
-        _store_outcome(store, task, outcome, digest, run_id, demo, keep_identifiers, summary)
+        store_outcome(store, task, outcome, digest, run_id, demo, keep_identifiers, summary)
         if outcome.get("ok"):
             for stage, seconds in (outcome["record"].get("timings_s") or {}).items():
                 if isinstance(seconds, int | float):
@@ -385,60 +341,3 @@ def _process_all(
         if on_progress is not None:
             on_progress(n_done, len(todo), summary.n_failed)
     return totals
-
-
-def _store_outcome(
-    store: ResultStore,
-    task: StudyTask,
-    outcome: Outcome,
-    digest: str,
-    run_id: int,
-    demo: Demographics | None,
-    keep_identifiers: bool,
-    summary: RunSummary,
-) -> None:
-    if outcome.get("ok"):
-        try:
-            study = study_from_record(
-                outcome["record"],
-                task,
-                config_digest=digest,
-                run_id=run_id,
-                elapsed_s=outcome.get("elapsed_s"),
-                keep_identifiers=keep_identifiers,
-            )
-        except (TypeError, ValueError, KeyError) as exc:
-            outcome = {
-                "ok": False,
-                "stage": "store",
-                "error_type": type(exc).__name__,
-                "message": f"malformed study record: {exc}",
-            }
-        else:
-            if demo is not None:
-                _apply_demographics(study, demo.lookup(task, study.study_key))
-            if store.add_study(study):
-                summary.n_processed += 1
-            else:
-                summary.n_skipped += 1
-                log.warning(
-                    "%s: study %s is already stored for config %s (duplicate or concurrent run)",
-                    task.label,
-                    study.study_key,
-                    digest,
-                )
-            return
-    summary.n_failed += 1
-    message = _scrub(str(outcome.get("message", "")), task, keep_identifiers)
-    log.error("%s failed at %s: %s: %s", task.label, outcome.get("stage"),
-              outcome.get("error_type"), message)  # fmt: skip
-    store.add_failure(
-        run_id=run_id,
-        input_key=task.input_key,
-        config_digest=digest,
-        stage=str(outcome.get("stage", "process")),
-        error_type=str(outcome.get("error_type", "Error")),
-        message=message,
-        input_label=task.label,
-        input_path=task.path if keep_identifiers else None,
-    )
