@@ -9,12 +9,18 @@ from calcscan.cohort.discovery import StudyTask
 from calcscan.cohort.models import Nodule, RejectedCount, Study
 from calcscan.contracts import REGION_KEYS, SEXES
 
-__all__ = ["IDENTIFYING_RECORD_KEYS", "deidentify_record", "study_from_record"]
+__all__ = [
+    "IDENTIFYING_RECORD_KEYS",
+    "NODULE_FIELDS",
+    "deidentify_record",
+    "study_from_record",
+]
 
 #: Record keys that can identify a patient (paths, UIDs); dropped unless identifiers are kept.
 IDENTIFYING_RECORD_KEYS = ("input", "series_instance_uid", "study_instance_uid", "accession")
 
-_NODULE_FIELDS = (
+#: Per-nodule fields of the study record copied into the ``nodules`` table as they are.
+NODULE_FIELDS = (
     "diameter_mm",
     "volume_mm3",
     "peak_hu",
@@ -44,7 +50,7 @@ def _nodule(item: dict[str, Any], *, definite: bool, index: int) -> Nodule:
     centroid = list(item.get("centroid_lps_mm") or [None, None, None])[:3]
     centroid += [None] * (3 - len(centroid))
     values: dict[str, Any] = {}
-    for key in _NODULE_FIELDS:
+    for key in NODULE_FIELDS:
         value = item.get(key)
         values[key] = value if key in ("region", "side", "morphology") else _float(value)
     return Nodule(

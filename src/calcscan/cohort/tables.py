@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from calcscan.cohort.models import Nodule, Study
+from calcscan.cohort.records import NODULE_FIELDS
 from calcscan.contracts import REGION_KEYS
 from calcscan.errors import UsageError
 
@@ -132,22 +133,7 @@ def read_study_table(
     return frame
 
 
-_NODULE_COLUMNS = (
-    "nodule_id",
-    "definite",
-    "x_lps_mm",
-    "y_lps_mm",
-    "z_lps_mm",
-    "diameter_mm",
-    "volume_mm3",
-    "peak_hu",
-    "mean_hu",
-    "depth_mm",
-    "region",
-    "side",
-    "morphology",
-    "conspicuity",
-)
+_NODULE_COLUMNS = ("nodule_id", "definite", "x_lps_mm", "y_lps_mm", "z_lps_mm", *NODULE_FIELDS)
 
 
 def read_nodule_table(url: str, config_digest: str | None = None) -> pd.DataFrame:
