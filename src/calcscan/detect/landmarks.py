@@ -21,6 +21,7 @@ from scipy import ndimage
 
 from calcscan.detect.tissue import TissueLayers
 from calcscan.scan import CTScan
+from calcscan.threads import kernel_threads
 
 __all__ = ["FaceFrame", "find_face_frame"]
 
@@ -134,7 +135,12 @@ def _find_globes(
     soft = layers.sealed & (layers.hu > -40) & (layers.hu < 90)
     if not soft.any():
         return None
-    r = edt.edt(soft.astype(np.uint8), anisotropy=layers.spacing_mm, black_border=False, parallel=2)
+    r = edt.edt(
+        soft.astype(np.uint8),
+        anisotropy=layers.spacing_mm,
+        black_border=False,
+        parallel=kernel_threads(),
+    )
     peaks = np.argwhere((r == ndimage.maximum_filter(r, size=5)) & (r >= 6.5) & (r <= 14.0))
     if len(peaks) < 2:
         return None

@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from calcscan.detect.config import DetectConfig
+from calcscan.threads import kernel_threads
 
 __all__ = ["TissueLayers", "block_mean", "coarse_factors", "compute_tissue", "estimate_noise"]
 
@@ -63,7 +64,7 @@ def _dist(mask: BoolArray, spacing: tuple[float, float, float]) -> FloatArray:
             np.ascontiguousarray(mask, dtype=np.uint8),
             anisotropy=spacing,
             black_border=False,
-            parallel=2,
+            parallel=kernel_threads(),
         ),
         dtype=np.float32,
     )

@@ -33,6 +33,7 @@ from scipy import ndimage
 from calcscan.errors import InputError
 from calcscan.phantom.realregions import HeadLandmarks, landmarks_for
 from calcscan.scan import CTScan
+from calcscan.threads import kernel_threads
 
 __all__ = ["SkinSite", "SkinSiteSampler", "sample_skin_sites"]
 
@@ -81,7 +82,12 @@ def _edt(mask: NDArray[np.bool_], spacing: tuple[float, float, float]) -> NDArra
     import edt
 
     return np.asarray(
-        edt.edt(np.ascontiguousarray(mask), anisotropy=spacing, black_border=False, parallel=2),
+        edt.edt(
+            np.ascontiguousarray(mask),
+            anisotropy=spacing,
+            black_border=False,
+            parallel=kernel_threads(),
+        ),
         dtype=np.float32,
     )
 
