@@ -11,6 +11,7 @@ from typing import Final, Literal
 __all__ = [
     "DISTRIBUTION_PATTERNS",
     "MORPHOLOGIES",
+    "NODULE_FIELDS",
     "REGION_KEYS",
     "SCHEMA_VERSION",
     "SEXES",
@@ -81,3 +82,18 @@ Side = Literal["left", "right", "midline"]
 SIDES: Final[tuple[Side, ...]] = ("left", "right", "midline")
 
 SEXES: Final = ("M", "F", "O")
+
+#: Contract fields of one nodule in the study record, in order (CONTRACTS.md section 2).
+NODULE_FIELDS: Final[tuple[str, ...]] = (
+    "id",
+    "centroid_lps_mm",
+    "diameter_mm",
+    "volume_mm3",
+    "peak_hu",
+    "mean_hu",
+    "depth_mm",
+    "region",
+    "side",
+    "morphology",
+    "conspicuity",
+)

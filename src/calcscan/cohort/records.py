@@ -7,6 +7,7 @@ from typing import Any
 
 from calcscan.cohort.discovery import StudyTask
 from calcscan.cohort.models import Nodule, RejectedCount, Study
+from calcscan.contracts import NODULE_FIELDS as CONTRACT_NODULE_FIELDS
 from calcscan.contracts import REGION_KEYS, SEXES
 
 __all__ = [
@@ -20,17 +21,7 @@ __all__ = [
 IDENTIFYING_RECORD_KEYS = ("input", "series_instance_uid", "study_instance_uid", "accession")
 
 #: Per-nodule fields of the study record copied into the ``nodules`` table as they are.
-NODULE_FIELDS = (
-    "diameter_mm",
-    "volume_mm3",
-    "peak_hu",
-    "mean_hu",
-    "depth_mm",
-    "region",
-    "side",
-    "morphology",
-    "conspicuity",
-)
+NODULE_FIELDS = tuple(f for f in CONTRACT_NODULE_FIELDS if f not in ("id", "centroid_lps_mm"))
 
 
 def deidentify_record(record: dict[str, Any]) -> dict[str, Any]:

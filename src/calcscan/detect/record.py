@@ -5,24 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from calcscan.contracts import REGION_KEYS, SCHEMA_VERSION
+from calcscan.contracts import NODULE_FIELDS, REGION_KEYS, SCHEMA_VERSION
 
 __all__ = ["NODULE_FIELDS", "StudyRecord", "nodule_dict"]
-
-#: Contract fields of one nodule, in order (extra fields follow them).
-NODULE_FIELDS = (
-    "id",
-    "centroid_lps_mm",
-    "diameter_mm",
-    "volume_mm3",
-    "peak_hu",
-    "mean_hu",
-    "depth_mm",
-    "region",
-    "side",
-    "morphology",
-    "conspicuity",
-)
 
 
 def nodule_dict(
