@@ -180,3 +180,10 @@ def make_cohort(root: Path, *, n_dicom: int = 20, n_nifti: int = 12) -> Cohort:
     cohort.n_broken = 3
     cohort.n_duplicates = 1
     return cohort
+
+
+def die_on_vol_03(task: Any, config: dict[str, Any]) -> dict[str, Any]:
+    """``blob_detect``, except that the study ``vol_03.nii.gz`` kills its worker process."""
+    if str(task.path).endswith("vol_03.nii.gz"):
+        os._exit(3)  # as the out-of-memory killer would
+    return blob_detect(task, config)

@@ -147,14 +147,21 @@ def register(app: typer.Typer) -> None:
             console=err_console,
             transient=False,
         )
+        # parallel runs start studies while discovery is still finding more: the total grows
+        # until on_start gives the final count
         state: dict[str, Any] = {}
 
+        def bar_task() -> Any:
+            if "task" not in state:
+                bar.start()
+                state["task"] = bar.add_task("studies", total=None, failed=0)
+            return state["task"]
+
         def on_start(total: int) -> None:
-            bar.start()
-            state["task"] = bar.add_task("studies", total=total, failed=0)
+            bar.update(bar_task(), total=total)
 
         def on_progress(done: int, total: int, failed: int) -> None:
-            bar.update(state["task"], completed=done, failed=failed)
+            bar.update(bar_task(), completed=done, total=max(done, total), failed=failed)
 
         try:
             summary = run_cohort(

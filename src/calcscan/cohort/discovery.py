@@ -6,6 +6,10 @@ manifest CSVs listing such paths. Each study becomes one small, picklable :class
 (paths and keys only: volumes never travel between processes). The same study reached twice
 (same folder twice, a copy, the same file content) is kept once and reported as a duplicate;
 inputs that cannot be read are reported as problems and the rest carries on.
+
+:func:`iter_discovery` streams: it yields each study (and each duplicate or problem) as soon as
+it is known, one input at a time, so a runner can start processing before the whole archive
+has been walked. :func:`discover_studies` collects the same stream into a :class:`Discovery`.
 """
 
 from __future__ import annotations
@@ -15,12 +19,22 @@ import hashlib
 import logging
 import os
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Discovery", "Duplicate", "InputProblem", "StudyTask", "discover_studies"]
+__all__ = [
+    "Discovery",
+    "Duplicate",
+    "Found",
+    "HeaderReader",
+    "InputProblem",
+    "StudyTask",
+    "discover_studies",
+    "expand_inputs",
+    "iter_discovery",
+]
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +100,13 @@ class Discovery:
     n_inputs: int = 0
 
 
+#: One item of the discovery stream.
+Found = StudyTask | Duplicate | InputProblem
+#: Reads DICOM headers of some files (default :func:`calcscan.io.discover_series`); the runner
+#: passes one that reads chunks of files on its workers.
+HeaderReader = Callable[[list[Path]], Any]
+
+
 def _is_volume(path: Path) -> bool:
     name = path.name.lower()
     return name.endswith(_VOLUME_SUFFIXES)
@@ -139,13 +160,18 @@ def _drop_copies(files: list[Any]) -> tuple[list[Path], list[Path]]:
 
 
 def _dicom_tasks(
-    files: list[Path], source: str, disc: Discovery, *, want_accession: bool
+    files: list[Path],
+    source: str,
+    disc: Discovery,
+    *,
+    want_accession: bool,
+    read_headers: HeaderReader | None = None,
 ) -> list[StudyTask]:
     """Group DICOM files into studies by UID (headers only) and make one task per study."""
     from calcscan.io import choose_series, discover_series
 
     try:
-        found = discover_series(files)
+        found = (read_headers or discover_series)(files)
     except Exception as exc:  # unreadable headers for the whole input
         disc.problems.append(InputProblem(source, f"no readable DICOM series: {exc}"))
         return []
@@ -244,10 +270,89 @@ def _manifest_paths(path: Path, disc: Discovery) -> list[Path]:
     return out
 
 
+def expand_inputs(
+    inputs: Sequence[str | os.PathLike[str]], disc: Discovery | None = None
+) -> list[Path]:
+    """Inputs with manifest CSVs replaced by the paths they list.
+
+    Parameters
+    ----------
+    inputs : sequence of path-like
+        Folders, zip files, volume files or manifest CSVs (one path per row, column ``path``
+        or the first column, relative paths taken from the CSV's folder).
+    disc : Discovery, optional
+        Collects unreadable or empty manifests as problems.
+
+    Returns
+    -------
+    list of Path
+        One path per input (its length is the run's ``n_inputs``).
+    """
+    disc = disc if disc is not None else Discovery()
+    expanded: list[Path] = []
+    for item in inputs:
+        path = Path(item).expanduser()
+        if path.suffix.lower() == ".csv" and path.is_file():
+            expanded.extend(_manifest_paths(path, disc))
+        else:
+            expanded.append(path)
+    return expanded
+
+
+def iter_discovery(
+    inputs: Sequence[str | os.PathLike[str]],
+    *,
+    want_accession: bool = False,
+    read_headers: HeaderReader | None = None,
+) -> Iterator[Found]:
+    """Stream the studies behind the inputs of a cohort run, input by input.
+
+    Volume and zip files are yielded as soon as they are keyed; the DICOM files of a folder
+    input are grouped into studies from all of that folder's headers (so the series choice
+    and the copy detection see the whole folder), then yielded. A study reached again later
+    (another input, a zip of the same study, a copy) is yielded as a :class:`Duplicate`.
+
+    Parameters
+    ----------
+    inputs : sequence of path-like
+        As for :func:`expand_inputs`.
+    want_accession : bool
+        Also read AccessionNumber (one header per study) for demographics joins.
+    read_headers : callable, optional
+        ``read_headers(files) -> calcscan.io.DiscoveryResult``; default
+        :func:`calcscan.io.discover_series` in this process.
+
+    Yields
+    ------
+    StudyTask, Duplicate or InputProblem
+        In input order; each unique study exactly once.
+    """
+    disc = Discovery()
+    shown = [0, 0]  # problems and duplicates already yielded
+
+    def flush() -> Iterator[Found]:
+        yield from disc.problems[shown[0] :]
+        yield from disc.duplicates[shown[1] :]
+        shown[:] = [len(disc.problems), len(disc.duplicates)]
+
+    paths = expand_inputs(inputs, disc)
+    yield from flush()
+    seen: dict[str, str] = {}
+    for path in paths:
+        for task in _tasks_for(path, disc, want_accession, read_headers):
+            yield from flush()
+            if task.input_key in seen:
+                yield Duplicate(task.input_key, seen[task.input_key], task.path)
+                continue
+            seen[task.input_key] = task.path
+            yield task
+        yield from flush()
+
+
 def discover_studies(
     inputs: Sequence[str | os.PathLike[str]], *, want_accession: bool = False
 ) -> Discovery:
-    """Find the studies behind the inputs of a cohort run.
+    """Find the studies behind the inputs of a cohort run (all of them, then return).
 
     Parameters
     ----------
@@ -262,42 +367,44 @@ def discover_studies(
     Discovery
         Unique study tasks in input order, duplicates found, and inputs that could not be used.
     """
-    disc = Discovery()
-    expanded: list[Path] = []
-    for item in inputs:
-        path = Path(item).expanduser()
-        if path.suffix.lower() == ".csv" and path.is_file():
-            expanded.extend(_manifest_paths(path, disc))
+    disc = Discovery(n_inputs=len(expand_inputs(inputs)))
+    for item in iter_discovery(inputs, want_accession=want_accession):
+        if isinstance(item, StudyTask):
+            disc.tasks.append(item)
+        elif isinstance(item, Duplicate):
+            disc.duplicates.append(item)
         else:
-            expanded.append(path)
-    disc.n_inputs = len(expanded)
-    seen: dict[str, str] = {}
-    for path in expanded:
-        for task in _tasks_for(path, disc, want_accession=want_accession):
-            if task.input_key in seen:
-                disc.duplicates.append(Duplicate(task.input_key, seen[task.input_key], task.path))
-                continue
-            seen[task.input_key] = task.path
-            disc.tasks.append(task)
+            disc.problems.append(item)
     return disc
 
 
-def _tasks_for(path: Path, disc: Discovery, *, want_accession: bool) -> Iterable[StudyTask]:
+def _tasks_for(
+    path: Path, disc: Discovery, want_accession: bool, read_headers: HeaderReader | None
+) -> Iterator[StudyTask]:
+    """Tasks of one input, each yielded as soon as it is known (problems go to ``disc``)."""
     if not path.exists():
         disc.problems.append(InputProblem(str(path), "does not exist"))
-        return []
-    if path.is_dir():
-        if not os.access(path, os.R_OK | os.X_OK):
-            disc.problems.append(InputProblem(str(path), "cannot read folder: permission denied"))
-            return []
-        volumes, dicoms = _walk(path, disc)
-        tasks = [t for v in volumes for t in _file_tasks(v, disc, want_accession=want_accession)]
-        if dicoms:
-            tasks.extend(_dicom_tasks(dicoms, str(path), disc, want_accession=want_accession))
-        if not tasks and not any(p.path.startswith(str(path)) for p in disc.problems):
-            disc.problems.append(InputProblem(str(path), "no CT files found in folder"))
-        return tasks
-    return _file_tasks(path, disc, want_accession=want_accession)
+        return
+    if not path.is_dir():
+        yield from _file_tasks(path, disc, want_accession=want_accession)
+        return
+    if not os.access(path, os.R_OK | os.X_OK):
+        disc.problems.append(InputProblem(str(path), "cannot read folder: permission denied"))
+        return
+    volumes, dicoms = _walk(path, disc)
+    n_tasks = 0
+    for volume in volumes:
+        for task in _file_tasks(volume, disc, want_accession=want_accession):
+            n_tasks += 1
+            yield task
+    if dicoms:
+        for task in _dicom_tasks(
+            dicoms, str(path), disc, want_accession=want_accession, read_headers=read_headers
+        ):
+            n_tasks += 1
+            yield task
+    if not n_tasks and not any(p.path.startswith(str(path)) for p in disc.problems):
+        disc.problems.append(InputProblem(str(path), "no CT files found in folder"))
 
 
 def _file_tasks(path: Path, disc: Discovery, *, want_accession: bool) -> list[StudyTask]:

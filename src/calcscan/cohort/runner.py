@@ -3,7 +3,8 @@
 Resumable and idempotent: each study is committed in its own transaction as soon as its result
 arrives, keyed by (input key, config digest), so a run killed at any moment and started again
 processes only what is missing, and a changed detection config (new digest) processes every
-study again while keeping the earlier results.
+study again while keeping the earlier results. Parallel runs start processing while discovery
+is still walking the inputs (:mod:`calcscan.cohort.stream`).
 """
 
 from __future__ import annotations
@@ -14,23 +15,17 @@ import logging
 import os
 import platform
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from calcscan import __version__
 from calcscan.cohort.demographics import Demographics, load_demographics
-from calcscan.cohort.discovery import Discovery, StudyTask, discover_studies
-from calcscan.cohort.executors import (
-    EXECUTORS,
-    connect_dask,
-    run_dask,
-    run_processes,
-    run_serial,
-    start_pool,
-)
+from calcscan.cohort.discovery import HeaderReader, StudyTask, expand_inputs, iter_discovery
+from calcscan.cohort.executors import EXECUTORS, DaskBackend, ProcessBackend, connect_dask
 from calcscan.cohort.persist import store_outcome, update_done_demographics
 from calcscan.cohort.store import DEFAULT_DB_URL, ResultStore, open_store
+from calcscan.cohort.stream import Event, stream_parallel, stream_serial
 from calcscan.cohort.worker import ProcessFn, detect_study
 from calcscan.errors import UsageError
 
@@ -38,7 +33,7 @@ __all__ = ["RunSummary", "config_identity", "default_workers", "run_cohort"]
 
 log = logging.getLogger(__name__)
 
-#: Progress callback: ``(studies_done, studies_total, failures_so_far)``.
+#: Progress callback: ``(studies_done, studies_to_process_found_so_far, failures_so_far)``.
 ProgressFn = Callable[[int, int, int], None]
 
 
@@ -175,7 +170,9 @@ def run_cohort(
     keep_identifiers : bool
         Store input paths, UIDs and accession numbers (default: de-identified).
     on_start, on_progress : callable, optional
-        ``on_start(n_to_process)`` then ``on_progress(done, total, failed)`` after each study.
+        ``on_progress(done, total, failed)`` after each study, ``total`` being the studies to
+        process found so far; ``on_start(n_to_process)`` once discovery is complete (serial
+        runs: before the first study; parallel runs: studies may already be running).
 
     Returns
     -------
@@ -193,84 +190,59 @@ def run_cohort(
     mode = _mode(executor, n_workers, scheduler)
     store = open_store(db_url)
     client: Any = None
-    pool: Any = None
+    backend: Any = None
     try:
         if mode == "dask":
             assert scheduler is not None
             client = connect_dask(scheduler)
-            n_workers = sum(w["nthreads"] for w in client.scheduler_info()["workers"].values())
+            backend = DaskBackend(client)
+            n_workers = backend.workers
         elif mode == "processes":
-            pool = start_pool(n_workers)  # workers start up while discovery runs
+            backend = ProcessBackend(n_workers)  # workers start up while the driver sets up
         demo = load_demographics(demographics) if demographics is not None else None
         config, digest, config_dict = config_identity(config)
-        disc: Discovery = discover_studies(
-            inputs, want_accession=demo is not None and demo.key_column == "accession_number"
-        )
-        done_keys = store.done_input_keys(digest)
-        todo = [t for t in disc.tasks if t.input_key not in done_keys]
-        done = [t for t in disc.tasks if t.input_key in done_keys]
-        update_done_demographics(store, demo, done, digest)
+        want_accession = demo is not None and demo.key_column == "accession_number"
+        n_inputs = len(expand_inputs(inputs))
         summary = RunSummary(
             run_id=0,
             config_digest=digest,
             executor=mode,
             workers=1 if mode == "serial" else n_workers,
-            n_inputs=disc.n_inputs,
-            n_studies=len(disc.tasks),
-            n_skipped=len(done),
-            n_duplicates=len(disc.duplicates),
+            n_inputs=n_inputs,
         )
-        for dup in disc.duplicates:
-            summary.problems.append(
-                f"duplicate study {dup.input_key}: {dup.duplicate_path} is the same study as "
-                f"{dup.kept_path} (processed once)"
-            )
         if demo is not None:
             summary.problems.extend(demo.problems)
         for line in summary.problems:
             log.warning("%s", line)
-        run_id = store.start_run(
+        done_keys = store.done_input_keys(digest)
+        summary.run_id = store.start_run(
             config_digest=digest,
             config=config_dict,
             software_version=__version__,
             versions=_versions(mode),
             executor=mode,
             workers=summary.workers,
-            n_inputs=disc.n_inputs,
-            n_studies=len(disc.tasks),
+            n_inputs=n_inputs,
+            n_studies=0,  # counts are known when discovery ends; finish_run stores them
             n_processed=0,
-            n_skipped=len(done),
+            n_skipped=0,
             n_failed=0,
-            n_duplicates=len(disc.duplicates),
+            n_duplicates=0,
         )
-        summary.run_id = run_id
-        for problem in disc.problems:
-            log.error("input %s: %s", problem.path, problem.message)
-            store.add_failure(
-                run_id=run_id,
-                input_key=None,
-                config_digest=digest,
-                stage="discover",
-                error_type="InputError",
-                message=problem.message,
-                input_label="input folder or file",
-                input_path=problem.path if keep_identifiers else None,
+
+        def discover(read_headers: HeaderReader | None = None) -> Any:
+            return iter_discovery(inputs, want_accession=want_accession, read_headers=read_headers)
+
+        task_fn = process or detect_study
+        if backend is None:
+            events = stream_serial(discover(), task_fn, config, done_keys)
+        else:
+            events = stream_parallel(
+                backend, discover, task_fn, config, done_keys, window=2 * n_workers
             )
-            summary.n_failed += 1
-        log.info(
-            "%d studies found (%d already done with config %s, %d duplicates); processing %d "
-            "with %s",
-            len(disc.tasks),
-            len(done),
-            digest,
-            len(disc.duplicates),
-            len(todo),
-            mode if mode != "processes" else f"{n_workers} processes",
+        stage_totals = _consume(
+            store, events, digest, demo, keep_identifiers, summary, on_start, on_progress
         )
-        stage_totals = _process_all(
-            store, todo, process or detect_study, config, digest, run_id, mode, n_workers,
-            client or pool, demo, keep_identifiers, summary, on_start, on_progress,
-        )  # fmt: skip
         if demo is not None:
             unmatched = demo.unmatched_rows()
             if unmatched:
@@ -284,60 +256,99 @@ def run_cohort(
         if summary.n_processed and summary.wall_s > 0:
             summary.studies_per_minute = 60.0 * summary.n_processed / summary.wall_s
         store.finish_run(
-            run_id,
+            summary.run_id,
             status="failed" if summary.n_failed else "done",
+            n_studies=summary.n_studies,
             n_processed=summary.n_processed,
+            n_skipped=summary.n_skipped,
             n_failed=summary.n_failed,
+            n_duplicates=summary.n_duplicates,
             wall_s=summary.wall_s,
             studies_per_minute=summary.studies_per_minute,
             timings_s={**stage_totals, "worker_cpu": summary.worker_cpu_s},
         )
         return summary
     finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        if backend is not None:
+            backend.close()
         if client is not None:
             client.close()
         store.close()
 
 
-def _process_all(
+def _consume(
     store: ResultStore,
-    todo: list[StudyTask],
-    process: ProcessFn,
-    config: Any,
+    events: Iterator[Event],
     digest: str,
-    run_id: int,
-    mode: str,
-    workers: int,
-    executor: Any,
     demo: Demographics | None,
     keep_identifiers: bool,
     summary: RunSummary,
     on_start: Callable[[int], None] | None,
     on_progress: ProgressFn | None,
 ) -> dict[str, float]:
-    """Execute the tasks and commit each outcome as it arrives; return summed stage timings."""
-    if on_start is not None:
-        on_start(len(todo))
-    if not todo:
-        return {}
-    if mode == "serial":
-        stream = run_serial(todo, process, config)
-    elif mode == "processes":
-        stream = run_processes(todo, process, config, workers=workers, pool=executor)
-    else:
-        stream = run_dask(todo, process, config, client=executor)
+    """Act on each event of the run as it arrives; return summed stage timings.
+
+    Every outcome is committed (its own transaction) before the next event is looked at.
+    """
     totals: dict[str, float] = {}
-    n_done = 0
-    for task, outcome in stream:
-        n_done += 1
-        summary.worker_cpu_s += float(outcome.get("cpu_s") or 0.0)
-        store_outcome(store, task, outcome, digest, run_id, demo, keep_identifiers, summary)
-        if outcome.get("ok"):
-            for stage, seconds in (outcome["record"].get("timings_s") or {}).items():
-                if isinstance(seconds, int | float):
-                    totals[stage] = totals.get(stage, 0.0) + float(seconds)
-        if on_progress is not None:
-            on_progress(n_done, len(todo), summary.n_failed)
+    done_tasks: list[StudyTask] = []
+    n_todo = n_done = 0
+    for event in events:
+        task = event.task
+        if event.kind == "todo":
+            summary.n_studies += 1
+            n_todo += 1
+        elif event.kind == "skipped":
+            summary.n_studies += 1
+            summary.n_skipped += 1
+            assert task is not None
+            done_tasks.append(task)
+        elif event.kind == "duplicate":
+            dup = event.item
+            summary.n_duplicates += 1
+            line = (
+                f"duplicate study {dup.input_key}: {dup.duplicate_path} is the same study as "
+                f"{dup.kept_path} (processed once)"
+            )
+            log.warning("%s", line)
+            summary.problems.append(line)
+        elif event.kind == "problem":
+            problem = event.item
+            log.error("input %s: %s", problem.path, problem.message)
+            store.add_failure(
+                run_id=summary.run_id,
+                input_key=None,
+                config_digest=digest,
+                stage="discover",
+                error_type="InputError",
+                message=problem.message,
+                input_label="input folder or file",
+                input_path=problem.path if keep_identifiers else None,
+            )
+            summary.n_failed += 1
+        elif event.kind == "discovered":
+            update_done_demographics(store, demo, done_tasks, digest)
+            log.info(
+                "%d studies found (%d already done with config %s, %d duplicates); "
+                "processing %d with %s",
+                summary.n_studies, summary.n_skipped, digest, summary.n_duplicates, n_todo,
+                summary.executor if summary.executor != "processes"
+                else f"{summary.workers} processes",
+            )  # fmt: skip
+            if on_start is not None:
+                on_start(n_todo)
+        elif event.kind == "result":
+            assert task is not None
+            outcome = event.item
+            n_done += 1
+            summary.worker_cpu_s += float(outcome.get("cpu_s") or 0.0)
+            store_outcome(
+                store, task, outcome, digest, summary.run_id, demo, keep_identifiers, summary
+            )
+            if outcome.get("ok"):
+                for stage, seconds in (outcome["record"].get("timings_s") or {}).items():
+                    if isinstance(seconds, int | float):
+                        totals[stage] = totals.get(stage, 0.0) + float(seconds)
+            if on_progress is not None:
+                on_progress(n_done, n_todo, summary.n_failed)
     return totals
