@@ -11,7 +11,9 @@ cluster is started before its runs are timed (on a real cluster it is already ru
 modes run in interleaved rounds (``--repeat``) and the fastest run of each mode is reported,
 which damps the noise of other processes sharing the machine. "cores busy" is the CPU time
 the studies used divided by the wall time: on an idle machine it approaches the worker count;
-well below it means the workers waited for CPUs taken by other processes.
+well below it means the workers waited for CPUs taken by other processes. "driver process" is
+the CPU time of this process during the run: all of the work when serial; discovery, storing
+and scheduling otherwise (with Dask it includes the LocalCluster's scheduler, which runs here).
 
 Usage: ``python benchmarks/bench_cohort.py [--studies N] [--workers W] [--json]``
 """
@@ -57,9 +59,11 @@ def make_cohort(root: Path, n: int) -> None:
 def timed_run(inputs: list[Path], url: str, **kwargs: Any) -> dict[str, Any]:
     from calcscan.cohort import run_cohort
 
-    t0 = time.perf_counter()
+    load = os.getloadavg()[0]
+    t0, cpu0 = time.perf_counter(), time.process_time()
     summary = run_cohort(inputs, url, **kwargs)
     wall = time.perf_counter() - t0
+    driver_cpu = time.process_time() - cpu0
     if summary.n_failed:
         raise SystemExit(f"{summary.n_failed} studies failed in {summary.executor} mode")
     return {
@@ -70,6 +74,8 @@ def timed_run(inputs: list[Path], url: str, **kwargs: Any) -> dict[str, Any]:
         "studies_per_minute": 60.0 * summary.n_processed / wall,
         "worker_cpu_s": summary.worker_cpu_s,
         "cores_used": summary.worker_cpu_s / wall,
+        "driver_cpu_s": driver_cpu,
+        "load_average_1min_before": load,
     }
 
 
@@ -139,7 +145,9 @@ def main() -> int:
         print(f"  {mode:<10} {r['workers']} worker(s)  {r['wall_s']:7.1f} s  "
               f"{r['studies_per_minute']:7.1f} studies/min  "
               f"{r['cores_used']:.2f} cores busy in studies, "
-              f"{r['worker_cpu_s'] / max(1, r['studies']):.2f} CPU s/study")  # fmt: skip
+              f"{r['worker_cpu_s'] / max(1, r['studies']):.2f} CPU s/study, "
+              f"driver process {r['driver_cpu_s']:.1f} CPU s, "
+              f"load {r['load_average_1min_before']:.2f} before")  # fmt: skip
     print(f"  speed-up, {args.workers} processes vs serial: {speedup:.2f}x (target >= 1.8x)")
     print(f"  Dask overhead vs processes: {100 * dask_overhead:+.1f} % (target <= 10 %)")
     print(f"  result tables identical across modes: {identical}")

@@ -13,7 +13,7 @@ from cohort_fakes import Cohort, die_on_vol_03
 
 from calcscan.cohort import run_cohort
 from calcscan.cohort.discovery import Found, StudyTask, iter_discovery
-from calcscan.cohort.header_chunks import ParallelHeaderReader
+from calcscan.cohort.header_chunks import WorkerReader
 from calcscan.cohort.store import open_store
 from calcscan.cohort.stream import stream_parallel
 from calcscan.io import discover_series
@@ -41,8 +41,8 @@ def _dicom_files(cohort: Cohort) -> list[Path]:
 def test_header_chunks_merge_to_the_same_discovery(cohort: Cohort) -> None:
     files = _dicom_files(cohort)
     with ThreadPoolExecutor(2) as pool:
-        reader = ParallelHeaderReader(pool.submit, chunk_files=7)  # series span chunks
-        merged = reader(files)
+        reader = WorkerReader(pool.submit, chunk_files=7)  # series span chunks
+        merged = reader.read_headers(files)
     expected = discover_series(files)
     assert len(files) > 3 * 7 and len(expected.series) == 5 and expected.corrupt
     assert _summary(merged) == _summary(expected)
@@ -61,7 +61,7 @@ def test_header_chunks_of_a_lost_worker_are_read_in_the_driver(cohort: Cohort) -
             future.set_result(fn(*args))
         return future
 
-    merged = ParallelHeaderReader(failing_submit, chunk_files=10)(files)
+    merged = WorkerReader(failing_submit, chunk_files=10).read_headers(files)
     assert len(calls) >= 3
     assert _summary(merged) == _summary(discover_series(files))
 
@@ -143,3 +143,22 @@ def test_a_study_that_kills_its_worker_fails_alone(cohort: Cohort, db_url: str) 
     assert summary.n_processed == 5 and summary.n_failed == 1 and summary.exit_code == 2
     (failure,) = open_store(db_url).failures()
     assert failure["stage"] == "worker" and failure["input"].endswith("vol_03.nii.gz")
+
+
+def test_discovery_through_workers_equals_discovery_here(cohort: Cohort, tmp_path: Path) -> None:
+    missing = tmp_path / "gone.nii.gz"
+    with ThreadPoolExecutor(2) as pool:
+        reader = WorkerReader(pool.submit, chunk_files=16)
+        key_of = reader.content_keys([missing])
+        with pytest.raises(OSError):  # an unreadable file fails as it does without workers
+            key_of(missing)
+        found = list(
+            iter_discovery(
+                cohort.inputs,
+                read_headers=reader.read_headers,
+                content_keys=reader.content_keys,
+            )
+        )
+    assert found == list(iter_discovery(cohort.inputs))
+    # the good studies, plus the truncated DICOM series and the corrupt NIfTI (they fail later)
+    assert sum(isinstance(item, StudyTask) for item in found) == cohort.n_good + 2

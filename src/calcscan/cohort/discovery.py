@@ -31,6 +31,7 @@ __all__ = [
     "HeaderReader",
     "InputProblem",
     "StudyTask",
+    "content_key",
     "discover_studies",
     "expand_inputs",
     "iter_discovery",
@@ -105,6 +106,9 @@ Found = StudyTask | Duplicate | InputProblem
 #: Reads DICOM headers of some files (default :func:`calcscan.io.discover_series`); the runner
 #: passes one that reads chunks of files on its workers.
 HeaderReader = Callable[[list[Path]], Any]
+#: Given the volume files about to be keyed, returns ``key_of(path)`` (default
+#: :func:`content_key`); the runner passes one that hashes them on its workers.
+KeyHasher = Callable[[list[Path]], Callable[[Path], str]]
 
 
 def _is_volume(path: Path) -> bool:
@@ -112,7 +116,8 @@ def _is_volume(path: Path) -> bool:
     return name.endswith(_VOLUME_SUFFIXES)
 
 
-def _content_key(path: Path) -> str:
+def content_key(path: Path) -> str:
+    """Key of a non-DICOM study file: hash of its content (with an MHD's raw data file)."""
     from calcscan.io.headers import study_key_from_file
 
     files = [path]
@@ -209,7 +214,7 @@ def _dicom_tasks(
             copies = []
             series_uid = None
         study_dir = os.path.commonpath([str(f.parent) for f in chosen_files])
-        key = _study_key(study_uid) if study_uid else _content_key(chosen_files[0])
+        key = _study_key(study_uid) if study_uid else content_key(chosen_files[0])
         for copy in copies:
             disc.duplicates.append(Duplicate(key, str(chosen_files[0].parent), str(copy)))
         tasks.append(
@@ -304,6 +309,7 @@ def iter_discovery(
     *,
     want_accession: bool = False,
     read_headers: HeaderReader | None = None,
+    content_keys: KeyHasher | None = None,
 ) -> Iterator[Found]:
     """Stream the studies behind the inputs of a cohort run, input by input.
 
@@ -321,6 +327,9 @@ def iter_discovery(
     read_headers : callable, optional
         ``read_headers(files) -> calcscan.io.DiscoveryResult``; default
         :func:`calcscan.io.discover_series` in this process.
+    content_keys : callable, optional
+        ``content_keys(files) -> key_of``, ``key_of(path) -> str``; default
+        :func:`content_key` in this process.
 
     Yields
     ------
@@ -339,7 +348,7 @@ def iter_discovery(
     yield from flush()
     seen: dict[str, str] = {}
     for path in paths:
-        for task in _tasks_for(path, disc, want_accession, read_headers):
+        for task in _tasks_for(path, disc, want_accession, read_headers, content_keys):
             yield from flush()
             if task.input_key in seen:
                 yield Duplicate(task.input_key, seen[task.input_key], task.path)
@@ -379,7 +388,11 @@ def discover_studies(
 
 
 def _tasks_for(
-    path: Path, disc: Discovery, want_accession: bool, read_headers: HeaderReader | None
+    path: Path,
+    disc: Discovery,
+    want_accession: bool,
+    read_headers: HeaderReader | None,
+    content_keys: KeyHasher | None,
 ) -> Iterator[StudyTask]:
     """Tasks of one input, each yielded as soon as it is known (problems go to ``disc``)."""
     if not path.exists():
@@ -392,9 +405,10 @@ def _tasks_for(
         disc.problems.append(InputProblem(str(path), "cannot read folder: permission denied"))
         return
     volumes, dicoms = _walk(path, disc)
+    key_of = content_keys([v for v in volumes if _is_volume(v)]) if content_keys else content_key
     n_tasks = 0
     for volume in volumes:
-        for task in _file_tasks(volume, disc, want_accession=want_accession):
+        for task in _file_tasks(volume, disc, want_accession=want_accession, key_of=key_of):
             n_tasks += 1
             yield task
     if dicoms:
@@ -407,12 +421,18 @@ def _tasks_for(
         disc.problems.append(InputProblem(str(path), "no CT files found in folder"))
 
 
-def _file_tasks(path: Path, disc: Discovery, *, want_accession: bool) -> list[StudyTask]:
+def _file_tasks(
+    path: Path,
+    disc: Discovery,
+    *,
+    want_accession: bool,
+    key_of: Callable[[Path], str] = content_key,
+) -> list[StudyTask]:
     try:
         if path.name.lower().endswith(".zip"):
             return _zip_tasks(path, want_accession=want_accession)
         if _is_volume(path):
-            key = _content_key(path)
+            key = key_of(path)
             return [StudyTask(key, str(path), None, "volume", f"volume file {key}")]
         return _dicom_tasks([path], str(path), disc, want_accession=want_accession)
     except OSError as exc:
@@ -458,5 +478,5 @@ def _zip_tasks(path: Path, *, want_accession: bool) -> list[StudyTask]:
                 accession_number=accession if want_accession else None,
             )
         ]
-    key = _content_key(path)
+    key = content_key(path)
     return [StudyTask(key, str(path), None, "zip", f"zip file {key}")]

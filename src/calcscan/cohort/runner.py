@@ -21,8 +21,9 @@ from typing import Any
 
 from calcscan import __version__
 from calcscan.cohort.demographics import Demographics, load_demographics
-from calcscan.cohort.discovery import HeaderReader, StudyTask, expand_inputs, iter_discovery
+from calcscan.cohort.discovery import StudyTask, expand_inputs, iter_discovery
 from calcscan.cohort.executors import EXECUTORS, DaskBackend, ProcessBackend, connect_dask
+from calcscan.cohort.header_chunks import WorkerReader
 from calcscan.cohort.persist import store_outcome, update_done_demographics
 from calcscan.cohort.store import DEFAULT_DB_URL, ResultStore, open_store
 from calcscan.cohort.stream import Event, stream_parallel, stream_serial
@@ -230,8 +231,13 @@ def run_cohort(
             n_duplicates=0,
         )
 
-        def discover(read_headers: HeaderReader | None = None) -> Any:
-            return iter_discovery(inputs, want_accession=want_accession, read_headers=read_headers)
+        def discover(reader: WorkerReader | None = None) -> Any:
+            return iter_discovery(
+                inputs,
+                want_accession=want_accession,
+                read_headers=reader.read_headers if reader else None,
+                content_keys=reader.content_keys if reader else None,
+            )
 
         task_fn = process or detect_study
         if backend is None:

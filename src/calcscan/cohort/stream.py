@@ -1,8 +1,8 @@
 """From discovery to outcomes: the event stream a cohort run consumes.
 
 Parallel runs do not wait for discovery to finish. Discovery runs in a driver thread (its
-header reading spread over the workers by :class:`~calcscan.cohort.header_chunks.
-ParallelHeaderReader`) and each study goes to the workers as soon as it is found; at most
+file reading spread over the workers by :class:`~calcscan.cohort.header_chunks.WorkerReader`)
+and each study goes to the workers as soon as it is found; at most
 ``window`` studies are in flight, so a 100,000-study archive never queues 100,000 futures.
 The driver thread only submits, and turns finished futures into events; the caller commits
 each outcome as its event arrives, so a killed run loses at most the studies in flight. When a
@@ -25,8 +25,8 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
-from calcscan.cohort.discovery import Duplicate, Found, HeaderReader, StudyTask
-from calcscan.cohort.header_chunks import ParallelHeaderReader
+from calcscan.cohort.discovery import Duplicate, Found, StudyTask
+from calcscan.cohort.header_chunks import WorkerReader
 from calcscan.cohort.worker import Outcome, ProcessFn, run_task
 
 __all__ = ["Event", "stream_parallel", "stream_serial"]
@@ -85,7 +85,7 @@ def stream_serial(
 
 def stream_parallel(
     backend: Any,
-    discover: Callable[[HeaderReader], Iterator[Found]],
+    discover: Callable[[WorkerReader], Iterator[Found]],
     process: ProcessFn,
     config: Any,
     done_keys: set[str],
@@ -99,8 +99,9 @@ def stream_parallel(
     backend : ProcessBackend or DaskBackend
         Where the studies (and the header chunks of discovery) run.
     discover : callable
-        ``discover(read_headers) -> iterator`` of discovery items
-        (:func:`calcscan.cohort.discovery.iter_discovery` bound to the inputs).
+        ``discover(reader) -> iterator`` of discovery items
+        (:func:`calcscan.cohort.discovery.iter_discovery` bound to the inputs, reading files
+        through ``reader``, a :class:`~calcscan.cohort.header_chunks.WorkerReader`).
     process, config
         The per-study function and its config (see :func:`calcscan.cohort.worker.run_task`).
     done_keys : set of str
@@ -115,7 +116,7 @@ def stream_parallel(
     """
     inbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
     stop = threading.Event()
-    reader = ParallelHeaderReader(backend.submit, stop=stop)
+    reader = WorkerReader(backend.submit, stop=stop)
 
     def produce() -> None:
         try:
