@@ -52,17 +52,20 @@ class DetectionResult:
 
 
 def _outward_normal(scan: CTScan, layers: TissueLayers, fine_idx: NDArray[Any]) -> NDArray[Any]:
-    """Outward skin normal (LPS unit vector) from the coarse depth gradient."""
+    """Outward skin normal (LPS unit vector) from the coarse depth gradient.
+
+    The gradient per index step is mapped to LPS with the inverse transpose of the grid's
+    Jacobian, which stays right on sheared (gantry-tilted) grids.
+    """
     c = layers.coarse_index(np.round(fine_idx).astype(int)[None, :])[0]
     lo = np.maximum(c - 2, 0)
     hi = np.minimum(c + 3, layers.depth_mm.shape)
     block = layers.depth_mm[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]].astype(np.float64)
     if min(block.shape) < 2:
         return np.zeros(3)
-    grads = np.gradient(block, *layers.spacing_mm)
-    g = np.array([float(np.mean(gr)) for gr in grads])
-    axes = scan.affine_lps[:3, :3] / np.linalg.norm(scan.affine_lps[:3, :3], axis=0)
-    n = -(axes @ g)
+    g_index = np.array([float(np.mean(gr)) for gr in np.gradient(block)])
+    jac = scan.affine_lps[:3, :3] * np.asarray(layers.factors, dtype=np.float64)[None, :]
+    n = -np.linalg.solve(jac.T, g_index)
     norm = float(np.linalg.norm(n))
     return n / norm if norm > 0 else np.zeros(3)
 
