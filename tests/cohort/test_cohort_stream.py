@@ -15,7 +15,7 @@ from calcscan.cohort import run_cohort
 from calcscan.cohort.discovery import Found, StudyTask, iter_discovery
 from calcscan.cohort.header_chunks import WorkerReader
 from calcscan.cohort.store import open_store
-from calcscan.cohort.stream import stream_parallel
+from calcscan.cohort.stream import ParallelStream
 from calcscan.io import discover_series
 from calcscan.io.discover import scan_files
 
@@ -108,7 +108,7 @@ def test_studies_run_while_discovery_is_still_going() -> None:
     backend = _ThreadBackend()
     kinds = []
     try:
-        for event in stream_parallel(backend, discover, _record, None, set(), window=4):
+        for event in ParallelStream(backend, discover).events(_record, None, set(), window=4):
             kinds.append((event.kind, event.task.input_key if event.task else None))
             if event.kind == "result":
                 assert event.item["ok"], event.item
@@ -127,7 +127,8 @@ def test_stream_skips_done_studies(done: set[str]) -> None:
 
     backend = _ThreadBackend()
     try:
-        events = list(stream_parallel(backend, discover, _record, None, done, window=1))
+        stream = ParallelStream(backend, discover)
+        events = list(stream.events(_record, None, done, window=1))
     finally:
         backend.pool.shutdown()
     results = sorted(e.task.input_key for e in events if e.kind == "result" and e.task)

@@ -26,7 +26,7 @@ from calcscan.cohort.executors import EXECUTORS, DaskBackend, ProcessBackend, co
 from calcscan.cohort.header_chunks import WorkerReader
 from calcscan.cohort.persist import store_outcome, update_done_demographics
 from calcscan.cohort.store import DEFAULT_DB_URL, ResultStore, open_store
-from calcscan.cohort.stream import Event, stream_parallel, stream_serial
+from calcscan.cohort.stream import Event, ParallelStream, stream_serial
 from calcscan.cohort.worker import ProcessFn, detect_study
 from calcscan.errors import UsageError
 
@@ -90,16 +90,23 @@ def config_identity(config: Any) -> tuple[Any, str, dict[str, Any]]:
     ``digest()``/``to_dict()`` are used as they are; a plain mapping is digested as canonical
     JSON (for injected processing functions).
     """
+    _check_config(config)
     if config is None:
         from calcscan.detect import DetectConfig
 
         config = DetectConfig()
-    if hasattr(config, "digest") and hasattr(config, "to_dict"):
-        return config, str(config.digest()), dict(config.to_dict())
     if isinstance(config, dict):
         text = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
         return config, hashlib.sha256(text.encode()).hexdigest()[:12], dict(config)
-    raise UsageError(f"unsupported detection config of type {type(config).__name__}")
+    return config, str(config.digest()), dict(config.to_dict())
+
+
+def _check_config(config: Any) -> None:
+    """UsageError for a config :func:`config_identity` cannot digest (before any work)."""
+    if config is None or isinstance(config, dict):
+        return
+    if not (hasattr(config, "digest") and hasattr(config, "to_dict")):
+        raise UsageError(f"unsupported detection config of type {type(config).__name__}")
 
 
 def _versions(executor: str) -> dict[str, Any]:
@@ -192,6 +199,7 @@ def run_cohort(
     store = open_store(db_url)
     client: Any = None
     backend: Any = None
+    parallel: ParallelStream | None = None
     try:
         if mode == "dask":
             assert scheduler is not None
@@ -201,9 +209,21 @@ def run_cohort(
         elif mode == "processes":
             backend = ProcessBackend(n_workers)  # workers start up while the driver sets up
         demo = load_demographics(demographics) if demographics is not None else None
-        config, digest, config_dict = config_identity(config)
         want_accession = demo is not None and demo.key_column == "accession_number"
         n_inputs = len(expand_inputs(inputs))
+        _check_config(config)
+
+        def discover(reader: WorkerReader | None = None) -> Any:
+            return iter_discovery(
+                inputs,
+                want_accession=want_accession,
+                read_headers=reader.read_headers if reader else None,
+                content_keys=reader.content_keys if reader else None,
+            )
+
+        if backend is not None:  # discovery starts now, overlapping the set-up below
+            parallel = ParallelStream(backend, discover)
+        config, digest, config_dict = config_identity(config)
         summary = RunSummary(
             run_id=0,
             config_digest=digest,
@@ -230,22 +250,11 @@ def run_cohort(
             n_failed=0,
             n_duplicates=0,
         )
-
-        def discover(reader: WorkerReader | None = None) -> Any:
-            return iter_discovery(
-                inputs,
-                want_accession=want_accession,
-                read_headers=reader.read_headers if reader else None,
-                content_keys=reader.content_keys if reader else None,
-            )
-
         task_fn = process or detect_study
-        if backend is None:
+        if parallel is None:
             events = stream_serial(discover(), task_fn, config, done_keys)
         else:
-            events = stream_parallel(
-                backend, discover, task_fn, config, done_keys, window=2 * n_workers
-            )
+            events = parallel.events(task_fn, config, done_keys, window=2 * n_workers)
         stage_totals = _consume(
             store, events, digest, demo, keep_identifiers, summary, on_start, on_progress
         )
@@ -275,6 +284,8 @@ def run_cohort(
         )
         return summary
     finally:
+        if parallel is not None:
+            parallel.stop()
         if backend is not None:
             backend.close()
         if client is not None:

@@ -29,7 +29,7 @@ from calcscan.cohort.discovery import Duplicate, Found, StudyTask
 from calcscan.cohort.header_chunks import WorkerReader
 from calcscan.cohort.worker import Outcome, ProcessFn, run_task
 
-__all__ = ["Event", "stream_parallel", "stream_serial"]
+__all__ = ["Event", "ParallelStream", "stream_serial"]
 
 log = logging.getLogger(__name__)
 
@@ -83,68 +83,90 @@ def stream_serial(
             yield Event("result", event.task, run_task(process, event.task, config))
 
 
-def stream_parallel(
-    backend: Any,
-    discover: Callable[[WorkerReader], Iterator[Found]],
-    process: ProcessFn,
-    config: Any,
-    done_keys: set[str],
-    *,
-    window: int,
-) -> Iterator[Event]:
-    """Run studies on ``backend`` while discovery is still finding them.
+class ParallelStream:
+    """Discovery started now in a driver thread; studies run on ``backend`` as it finds them.
+
+    Creating the stream starts discovery at once (its file reading goes to the workers), so
+    it overlaps whatever the driver still has to set up (detection config, results store)
+    before :meth:`events` is iterated.
 
     Parameters
     ----------
     backend : ProcessBackend or DaskBackend
-        Where the studies (and the header chunks of discovery) run.
+        Where the studies (and discovery's file reading) run.
     discover : callable
         ``discover(reader) -> iterator`` of discovery items
         (:func:`calcscan.cohort.discovery.iter_discovery` bound to the inputs, reading files
         through ``reader``, a :class:`~calcscan.cohort.header_chunks.WorkerReader`).
-    process, config
-        The per-study function and its config (see :func:`calcscan.cohort.worker.run_task`).
-    done_keys : set of str
-        Input keys already stored with this config (skipped).
-    window : int
-        Most studies in flight at once.
-
-    Yields
-    ------
-    Event
-        In the order things happen; every ``todo`` study gets exactly one ``result``.
     """
-    inbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
-    stop = threading.Event()
-    reader = WorkerReader(backend.submit, stop=stop)
 
-    def produce() -> None:
+    def __init__(self, backend: Any, discover: Callable[[WorkerReader], Iterator[Found]]) -> None:
+        self.backend = backend
+        self._inbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        reader = WorkerReader(backend.submit, stop=self._stop)
+
+        def produce() -> None:
+            try:
+                for item in discover(reader):
+                    if self._stop.is_set():
+                        return
+                    self._inbox.put(("found", item))
+            except BaseException as exc:  # re-raised in the driver's thread
+                self._inbox.put(("error", exc))
+            finally:
+                self._inbox.put(("end", None))
+
+        self._thread = threading.Thread(
+            target=produce, name="calcscan-cohort-discovery", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask discovery to stop (it ends after the item or header chunk at hand)."""
+        self._stop.set()
+
+    def events(
+        self, process: ProcessFn, config: Any, done_keys: set[str], *, window: int
+    ) -> Iterator[Event]:
+        """Submit each study found and yield what happens, until every study has a result.
+
+        Parameters
+        ----------
+        process, config
+            The per-study function and its config (see :func:`calcscan.cohort.worker.run_task`).
+        done_keys : set of str
+            Input keys already stored with this config (skipped).
+        window : int
+            Most studies in flight at once.
+
+        Yields
+        ------
+        Event
+            In the order things happen; every ``todo`` study gets exactly one ``result``.
+        """
         try:
-            for item in discover(reader):
-                if stop.is_set():
-                    return
-                inbox.put(("found", item))
-        except BaseException as exc:  # re-raised in the driver's thread
-            inbox.put(("error", exc))
+            yield from self._run(process, config, done_keys, window)
         finally:
-            inbox.put(("end", None))
+            self.stop()
 
-    thread = threading.Thread(target=produce, name="calcscan-cohort-discovery", daemon=True)
-    thread.start()
-    pending: deque[StudyTask] = deque()
-    suspects: deque[StudyTask] = deque()  # in flight when a worker died: rerun one by one
-    running: dict[Any, tuple[StudyTask, int, bool]] = {}  # future -> task, pool, alone
-    discovering = True
+    def _run(
+        self, process: ProcessFn, config: Any, done_keys: set[str], window: int
+    ) -> Iterator[Event]:
+        backend, inbox = self.backend, self._inbox
+        pending: deque[StudyTask] = deque()
+        suspects: deque[StudyTask] = deque()  # in flight when a worker died: rerun one by one
+        running: dict[Any, tuple[StudyTask, int, bool]] = {}  # future -> task, pool, alone
+        discovering = True
 
-    def finished(future: Any) -> None:
-        inbox.put(("done", future))
+        def finished(future: Any) -> None:
+            inbox.put(("done", future))
 
-    def submit(task: StudyTask, alone: bool) -> None:
-        future = backend.submit(run_task, process, task, config)
-        running[future] = (task, backend.generation, alone)
-        future.add_done_callback(finished)
+        def submit(task: StudyTask, alone: bool) -> None:
+            future = backend.submit(run_task, process, task, config)
+            running[future] = (task, backend.generation, alone)
+            future.add_done_callback(finished)
 
-    try:
         while discovering or pending or suspects or running:
             if suspects:
                 if not running:
@@ -182,5 +204,3 @@ def stream_parallel(
             elif kind == "end":
                 discovering = False
                 yield Event("discovered")
-    finally:
-        stop.set()
