@@ -3,7 +3,7 @@
 On the coarse tissue grid, using only the scan and the body's own geometry (no fixed LPS
 offsets, any head yaw or roll):
 
-1. candidates: soft tissue (-40..90 HU) in the anterior half of the sealed body, on a ~2 mm
+1. candidates: soft tissue (-40..90 HU) in the front 105 mm of the sealed body, on a ~2 mm
    grid; the inner radius of every thick blob is the maximum of the distance transform of that
    mask (one candidate per connected blob of radius >= 5.5 mm, 4-35 mm below the skin);
 2. wall fit: 96 rays from the candidate leave the vitreous (HU within -30/+25 of the median
@@ -34,7 +34,7 @@ from calcscan.scan import CTScan
 from calcscan.threads import kernel_threads
 
 __all__ = [
-    "ANTERIOR_SHARE",
+    "ANTERIOR_REACH_MM",
     "GlobeCandidate",
     "coarse_to_lps",
     "find_globes",
@@ -66,8 +66,10 @@ _MIN_SCORE = 0.4
 _MAX_CANDIDATES = 10
 #: grid step (mm) of the candidate search
 _CANDIDATE_GRID_MM = 2.2
-#: Share of the head's AP extent (from the front) searched for globes.
-ANTERIOR_SHARE = 0.45
+#: Globe centres lie within this distance (mm) behind the most anterior body point: 50-60 mm
+#: behind the nose tip of an upright head, plus room for yaw (a fixed distance, not a share of
+#: the head's length, which a field of view cut behind the ears would shorten).
+ANTERIOR_REACH_MM = 90.0
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,7 @@ def _anterior_box(
         return None
     y = coarse_to_lps(scan, layers, idx)[:, 1]
     y_front, extent = float(y.min()), float(y.max() - y.min())
-    front = idx[y <= y_front + ANTERIOR_SHARE * extent + 20.0]
+    front = idx[y <= y_front + ANTERIOR_REACH_MM + 15.0]
     lo = np.maximum(front.min(axis=0) - step, 0)
     hi = np.minimum(front.max(axis=0) + step + 1, layers.sealed.shape)
     box = (slice(lo[0], hi[0]), slice(lo[1], hi[1]), slice(lo[2], hi[2]))

@@ -3,7 +3,8 @@
 The globes are found by :mod:`calcscan.detect.globes` (sphere-like soft-tissue blobs with a
 fitted wall, no fixed LPS offsets). The pair: two globes 45-90 mm apart whose connecting line
 lies within 40 deg of the scanner's left-right axis (head yaw/roll), with similar radius and
-skin depth, both in the anterior 45 % of the head; the pair with the highest summed score wins.
+skin depth, both within 90 mm of the most anterior body point; the pair with the highest
+summed score wins.
 
 Frame (``method="globes"``): origin midway between the globe centres; lateral axis = the line
 between the globes in the axial plane (yaw), tilted by the head's roll; superior axis = scanner
@@ -30,7 +31,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from calcscan.detect.globes import (
-    ANTERIOR_SHARE,
+    ANTERIOR_REACH_MM,
     GlobeCandidate,
     coarse_to_lps,
     find_globes,
@@ -100,11 +101,11 @@ class FaceFrame:
 
 
 def _best_pair(
-    cands: list[GlobeCandidate], y_front: float, extent: float
+    cands: list[GlobeCandidate], y_front: float
 ) -> tuple[GlobeCandidate, GlobeCandidate, float] | None:
     """(right, left, pair score) of the most globe-like symmetric pair, or None."""
     cos_max = np.cos(np.radians(_PAIR_MAX_ANGLE_DEG))
-    y_cut = y_front + ANTERIOR_SHARE * extent
+    y_cut = y_front + ANTERIOR_REACH_MM
     best: tuple[GlobeCandidate, GlobeCandidate, float] | None = None
     for i, a in enumerate(cands):
         for b in cands[i + 1 :]:
@@ -202,8 +203,7 @@ def find_face_frame(scan: CTScan, layers: TissueLayers) -> FaceFrame:
             "none",
             {"confidence": 0.0, "fallback_reason": "no body found"},
         )
-    y_front, extent = body
-    pair = _best_pair(cands, y_front, extent)
+    pair = _best_pair(cands, body[0])
     superior = np.array([0.0, 0.0, 1.0])
     if pair is not None:
         right, left, _ = pair
