@@ -53,13 +53,27 @@ def cand(**changes: Any) -> Candidate:
 CASES: dict[str, tuple[dict[str, Any], float]] = {
     "bone_partial_volume": ({"attached_to_bone": True}, 30.0),
     "auricular_cartilage": ({"protrusion_fraction": 0.9, "peak_hu": 210.0}, 70.0),
-    "nasal_cartilage": ({"protrusion_fraction": 0.8}, 8.0),
+    "nasal_cartilage": ({"protrusion_fraction": 0.8, "peak_hu": 220.0}, 8.0),
     "skin_edge_rim": ({"rim_fraction": 0.9, "peak_hu": 200.0}, 30.0),
     "skin_air_partial_volume": ({"touches_outside_air": True, "conspicuity": 4.0}, 30.0),
     "vessel": ({"elongation": 5.0, "extent_mm": 8.0, "peak_hu": 250.0}, 30.0),
     "too_large": ({"diameter_mm": 20.0}, 30.0),
+    "too_deep": ({"depth_mm": 11.0}, 30.0),
     "noise_spike": ({"conspicuity": 1.0, "peak_hu": 160.0}, 30.0),
 }
+
+
+def test_dense_blob_in_a_protrusion_is_not_cartilage() -> None:
+    # cartilage is 100-200 HU: a 600 HU compact blob in an auricle is an ossified nodule
+    c = cand(protrusion_fraction=0.9, peak_hu=600.0)
+    assert rejection_reason(c, CFG, metal_tree=None, abs_lateral_mm=70.0) is None
+
+
+def test_deep_candidate_on_bone_is_periosteal_partial_volume() -> None:
+    c = cand(depth_mm=8.0, bone_dist_mm=1.0)
+    assert rejection_reason(c, CFG, metal_tree=None, abs_lateral_mm=30.0) == "bone_partial_volume"
+    shallow = cand(depth_mm=3.0, bone_dist_mm=1.0)
+    assert rejection_reason(shallow, CFG, metal_tree=None, abs_lateral_mm=30.0) is None
 
 
 @pytest.mark.parametrize("reason", sorted(CASES))

@@ -9,6 +9,7 @@ with outside air or cavity air, and the matched-filter contrast-to-noise (conspi
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +24,13 @@ from calcscan.detect.config import DetectConfig
 from calcscan.detect.tissue import TissueLayers
 from calcscan.scan import CTScan
 
-__all__ = ["Candidate", "find_candidates", "matched_filter_sigma_px", "outside_components"]
+__all__ = [
+    "Candidate",
+    "CandidateSet",
+    "find_candidates",
+    "matched_filter_sigma_px",
+    "outside_components",
+]
 
 log = logging.getLogger(__name__)
 
@@ -88,14 +95,78 @@ def outside_components(hu: NDArray[Any], layers: TissueLayers, config: DetectCon
     return int(n)
 
 
+@dataclass
+class CandidateSet:
+    """Measured candidates plus the components rejected before measuring.
+
+    Attributes
+    ----------
+    candidates : list of Candidate
+        Components (or parts of split components) measured in full.
+    prefiltered : dict of str to int
+        Components rejected from cheap whole-volume measures, by reason code: ``noise_spike``
+        (peak below the possible level) and ``bone_partial_volume`` (no summit of their own,
+        next to bone: the slope of the bone).
+    """
+
+    candidates: list[Candidate]
+    prefiltered: dict[str, int]
+
+
+_NEIGHBOURS = np.array(
+    [
+        (a, b, c)
+        for a in (-1, 0, 1)
+        for b in (-1, 0, 1)
+        for c in (-1, 0, 1)
+        if (a, b, c) != (0, 0, 0)
+    ]
+)
+
+
+def _near_bone_mm(layers: TissueLayers, config: DetectConfig) -> float:
+    """Distance to the coarse bone mask within which bright voxels may be its slope."""
+    return config.bone_margin_mm + max(layers.spacing_mm[1:])
+
+
+def _steps(planar: bool) -> NDArray[np.intp]:
+    """Neighbour offsets: the 8 in-plane ones, or all 26."""
+    return _NEIGHBOURS[_NEIGHBOURS[:, 0] == 0] if planar else _NEIGHBOURS
+
+
+def _planar(spacing_mm: tuple[float, float, float], config: DetectConfig) -> bool:
+    """Thick slices: summits and valleys are judged in-plane (an oblique bone surface on the
+    next slice lies under any nodule near it); thin slices: in 3-D (bone surfaces parallel to
+    the slices lie above or below the candidate)."""
+    return spacing_mm[0] > config.thick_slice_mm
+
+
+def _has_summit(
+    hu: NDArray[Any], idx: NDArray[np.intp], values: NDArray[Any], *, planar: bool
+) -> NDArray[Any]:
+    """True for voxels at least as bright as their neighbours (see :func:`_steps`)."""
+    hi = np.asarray(hu.shape) - 1
+    ok = np.ones(len(idx), dtype=bool)
+    for off in _steps(planar):
+        nb = np.clip(idx + off, 0, hi)
+        ok &= hu[nb[:, 0], nb[:, 1], nb[:, 2]] <= values
+    return ok
+
+
 def find_candidates(
     scan: CTScan,
     layers: TissueLayers,
     config: DetectConfig,
     *,
     sigma_smooth_hu: float,
-) -> list[Candidate]:
-    """Group candidate voxels into components and measure each one.
+) -> CandidateSet:
+    """Group candidate voxels into components, pre-filter them, and measure the rest.
+
+    Components whose peak stays below the possible level are noise spikes, and components
+    without a summit of their own (no voxel brighter than its 26 neighbours) next to bone
+    are the bone's partial-volume slope; both are counted without being measured. Components
+    next to bone or larger than a nodule that hold several distinct summits are split by a
+    watershed, so a nodule merged with bone partial volume or a neighbour is measured alone.
 
     Parameters
     ----------
@@ -107,7 +178,7 @@ def find_candidates(
 
     Returns
     -------
-    list of Candidate
+    CandidateSet
     """
     hu = scan.hu
     layer = _layer_mask(layers, config)
@@ -116,12 +187,13 @@ def find_candidates(
     s, r, c = layer.shape
     fine = hu[: s * f[0], : r * f[1], : c * f[2]].reshape(s, f[0], r, f[1], c, f[2])
     ks, rs, cs = np.nonzero(layer)
+    prefiltered: dict[str, int] = {}
     if ks.size == 0:
-        return []
+        return CandidateSet([], prefiltered)
     sel = fine[ks, :, rs, :, cs, :] >= config.threshold_hu  # (n_cells, f0, f1, f2)
     cell, a, b, d = np.nonzero(sel)
     if cell.size == 0:
-        return []
+        return CandidateSet([], prefiltered)
     idx = np.stack([ks[cell] * f[0] + a, rs[cell] * f[1] + b, cs[cell] * f[2] + d], axis=1).astype(
         np.intp
     )
@@ -130,20 +202,52 @@ def find_candidates(
     sub = np.zeros(tuple(int(v) for v in hi - lo), dtype=np.uint8)
     sub[tuple((idx - lo).T)] = 1
     labels = cc3d.connected_components(sub, connectivity=config.connectivity)  # type: ignore[call-overload]
-    objects = ndimage.find_objects(labels)
+    lab = labels[tuple((idx - lo).T)].astype(np.intp)
+    n_lab = int(lab.max())
+    values = hu[idx[:, 0], idx[:, 1], idx[:, 2]]
+    peak = np.full(n_lab + 1, -np.inf)
+    np.maximum.at(peak, lab, values.astype(np.float64))
+    possible_level = config.threshold_hu + config.possible_margin_hu
+    strong = values >= possible_level
+    summit = np.zeros(n_lab + 1, dtype=bool)
+    if strong.any():
+        tops = _has_summit(hu, idx[strong], values[strong], planar=_planar(scan.spacing_mm, config))
+        summit[lab[strong][tops]] = True
+    near = np.zeros(n_lab + 1, dtype=bool)
+    near_voxel = layers.sample("bone_dist_mm", idx) <= _near_bone_mm(layers, config)
+    near[lab[near_voxel]] = True
+    faint = peak < possible_level
+    slope = ~faint & ~summit & near
+    faint[0] = slope[0] = False
+    if faint.any():
+        prefiltered["noise_spike"] = int(faint.sum())
+    if slope.any():
+        prefiltered["bone_partial_volume"] = int(slope.sum())
+    keep = ~faint & ~slope
+    keep[0] = False
+    order = np.argsort(lab, kind="stable")
+    bounds = np.searchsorted(lab[order], np.arange(n_lab + 2))
     spacing = scan.spacing_mm
     voxel_mm3 = float(abs(np.linalg.det(scan.affine_lps[:3, :3])))
     sig_px = matched_filter_sigma_px(spacing)
     out: list[Candidate] = []
-    for lab, sl in enumerate(objects, start=1):
-        if sl is None:
-            continue
-        local = np.argwhere(labels[sl] == lab) + np.array([s.start for s in sl]) + lo
-        cand = _measure(
-            scan, layers, config, lab, local, spacing, voxel_mm3, sig_px, sigma_smooth_hu
+    for label in np.flatnonzero(keep):
+        vox = idx[order[bounds[label] : bounds[label + 1]]]
+        out.extend(
+            _measure_component(
+                scan,
+                layers,
+                config,
+                int(label),
+                vox,
+                near_bone=bool(near[label]),
+                spacing=spacing,
+                voxel_mm3=voxel_mm3,
+                sig_px=sig_px,
+                sigma_smooth_hu=sigma_smooth_hu,
+            )
         )
-        out.append(cand)
-    return out
+    return CandidateSet(out, prefiltered)
 
 
 def _box(
@@ -156,49 +260,168 @@ def _box(
     return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
 
 
+class _BoxContext:
+    """Fine maps of the box around one component (shared by its split parts).
+
+    The HU box and its matched-filtered copy are made at once; the body/air maps, the fine
+    depth and the outer skin layer only when a part survives the bone test.
+    """
+
+    def __init__(
+        self,
+        scan: CTScan,
+        layers: TissueLayers,
+        config: DetectConfig,
+        vox: NDArray[np.intp],
+        sig_px: tuple[float, float],
+    ) -> None:
+        self._layers, self._config, self._spacing = layers, config, scan.spacing_mm
+        box = _box(vox, scan.hu.shape, scan.spacing_mm)
+        self.offset = np.array([s.start for s in box])
+        self.hb = np.asarray(scan.hu[box], dtype=np.float32)
+        # matched filter (in-plane), air clipped to fat so the skin edge does not dominate
+        self.smooth = ndimage.gaussian_filter(
+            np.maximum(self.hb, -100.0), (0.0, sig_px[0], sig_px[1])
+        )
+
+    @functools.cached_property
+    def _air_maps(self) -> tuple[NDArray[np.bool_], NDArray[np.bool_], NDArray[np.bool_]]:
+        """(body, outside air, cavity air): tissue plus anything deep inside the sealed body."""
+        pts = np.argwhere(np.ones(self.hb.shape, bool)) + self.offset
+        deep = self._layers.sample("depth_mm", pts).reshape(self.hb.shape)
+        sealed_box = self._layers.sample("sealed", pts).reshape(self.hb.shape)
+        air = self.hb <= self._config.body_threshold_hu
+        inside = deep > 1.5 * max(self._layers.spacing_mm)
+        return ~air | inside, air & ~inside, air & inside & sealed_box
+
+    @property
+    def body(self) -> NDArray[np.bool_]:
+        return self._air_maps[0]
+
+    @property
+    def outside_air(self) -> NDArray[np.bool_]:
+        return self._air_maps[1]
+
+    @property
+    def cavity_air(self) -> NDArray[np.bool_]:
+        return self._air_maps[2]
+
+    @functools.cached_property
+    def fine_depth(self) -> NDArray[Any]:
+        return np.asarray(
+            edt.edt(self.body.astype(np.uint8), anisotropy=self._spacing, black_border=False)
+        )
+
+    @functools.cached_property
+    def outer(self) -> NDArray[np.bool_]:
+        """Outermost in-plane voxel layer of the skin (thick slices make every voxel near an
+        oblique surface touch air along the slice axis, so only in-plane neighbours count)."""
+        plane4 = np.zeros((3, 3, 3), dtype=bool)
+        plane4[1] = ndimage.generate_binary_structure(2, 1)
+        eroded = ndimage.binary_erosion(self.body, structure=plane4, border_value=1)
+        return np.asarray(self.body & ~eroded)
+
+    def quick_background_hu(self) -> float:
+        """Median matched-filtered soft tissue in the box (below threshold, above air)."""
+        soft = (self.hb < self._config.threshold_hu) & (self.hb > self._config.body_threshold_hu)
+        return float(np.median(self.smooth[soft])) if soft.any() else 0.0
+
+
+def _split(
+    smooth: NDArray[Any], cmask: NDArray[np.bool_], h: float
+) -> list[NDArray[np.bool_]] | None:
+    """Watershed parts of ``cmask`` around its summits of prominence >= ``h`` (None if one)."""
+    from skimage.morphology import h_maxima
+    from skimage.segmentation import watershed
+
+    floor = float(smooth[cmask].min()) - 1.0
+    img = np.where(cmask, smooth, floor).astype(np.float64)
+    tops = h_maxima(img, h).astype(bool) & cmask
+    markers, n = ndimage.label(tops, structure=np.ones((3, 3, 3), bool))
+    if n < 2:
+        return None
+    parts = watershed(-img, markers, mask=cmask)
+    return [parts == k for k in range(1, n + 1)]
+
+
+def _measure_component(
+    scan: CTScan,
+    layers: TissueLayers,
+    config: DetectConfig,
+    label: int,
+    vox: NDArray[np.intp],
+    *,
+    near_bone: bool,
+    spacing: tuple[float, float, float],
+    voxel_mm3: float,
+    sig_px: tuple[float, float],
+    sigma_smooth_hu: float,
+) -> list[Candidate]:
+    """Measure one component, split first when it holds several distinct summits."""
+    ctx = _BoxContext(scan, layers, config, vox, sig_px)
+    lv = vox - ctx.offset
+    cmask = np.zeros(ctx.hb.shape, dtype=bool)
+    cmask[tuple(lv.T)] = True
+    span_mm = (lv.max(axis=0) - lv.min(axis=0)) * np.asarray(spacing)
+    parts = None
+    if len(vox) >= 4 and (near_bone or float(span_mm.max()) > config.max_size_mm):
+        parts = _split(ctx.smooth, cmask, config.bone_dip_sd * sigma_smooth_hu)
+    if parts is None:
+        parts = [cmask]
+    out = []
+    for part in parts:
+        pv = np.argwhere(part) + ctx.offset
+        out.append(_measure(scan, layers, config, label, pv, part, ctx, voxel_mm3, sigma_smooth_hu))
+    return out
+
+
 def _measure(
     scan: CTScan,
     layers: TissueLayers,
     config: DetectConfig,
     label: int,
     vox: NDArray[np.intp],
-    spacing: tuple[float, float, float],
+    cmask: NDArray[np.bool_],
+    ctx: _BoxContext,
     voxel_mm3: float,
-    sig_px: tuple[float, float],
     sigma_smooth_hu: float,
 ) -> Candidate:
-    hu = scan.hu
-    box = _box(vox, hu.shape, spacing)
-    offset = np.array([s.start for s in box])
-    hb = np.asarray(hu[box], dtype=np.float32)
+    spacing = scan.spacing_mm
+    hb, offset, smooth = ctx.hb, ctx.offset, ctx.smooth
     lv = vox - offset
-    cmask = np.zeros(hb.shape, dtype=bool)
-    cmask[tuple(lv.T)] = True
     values = hb[cmask]
     peak = float(values.max())
-    # fine body mask in the box: tissue, plus anything deep inside the sealed surface
-    deep = layers.sample("depth_mm", np.argwhere(np.ones(hb.shape, bool)) + offset).reshape(
-        hb.shape
-    )
-    sealed_box = layers.sample("sealed", np.argwhere(np.ones(hb.shape, bool)) + offset).reshape(
-        hb.shape
-    )
-    air = hb <= config.body_threshold_hu
-    inside = deep > 1.5 * max(layers.spacing_mm)
-    body = ~air | inside
-    outside_air = air & ~inside
-    cavity_air = air & inside & sealed_box
-    fine_depth = edt.edt(body.astype(np.uint8), anisotropy=spacing, black_border=False)
-    # outermost in-plane voxel layer of the skin (thick slices make every voxel near an
-    # oblique surface touch air along the slice axis, so only in-plane neighbours count)
-    plane4 = np.zeros((3, 3, 3), dtype=bool)
-    plane4[1] = ndimage.generate_binary_structure(2, 1)
-    eroded = ndimage.binary_erosion(body, structure=plane4, border_value=1)
-    outer = body & ~eroded
+    if _attached_to_bone(
+        smooth,
+        cmask,
+        layers,
+        offset,
+        config,
+        sigma_smooth_hu=sigma_smooth_hu,
+        background_hu=ctx.quick_background_hu(),
+        planar=_planar(spacing, config),
+    ):
+        # the slope of the bone: rejected here, without the measures a nodule needs
+        centroid_idx = vox.mean(axis=0)
+        volume = len(vox) * voxel_mm3
+        return Candidate(
+            label=label,
+            voxels=vox,
+            centroid_index=centroid_idx,
+            centroid_lps_mm=scan.index_to_lps(centroid_idx[None, :])[0],
+            measures={
+                "n_voxels": len(vox),
+                "volume_mm3": volume,
+                "diameter_mm": float((6.0 * volume / np.pi) ** (1.0 / 3.0)),
+                "peak_hu": peak,
+                "attached_to_bone": True,
+            },
+            reason="bone_partial_volume",
+            status="rejected",
+        )
+    body, fine_depth, outer = ctx.body, ctx.fine_depth, ctx.outer
+    outside_air, cavity_air = ctx.outside_air, ctx.cavity_air
     grown = ndimage.binary_dilation(cmask, structure=np.ones((3, 3, 3), bool))
-    # matched filter (in-plane), air clipped to fat so the skin edge does not dominate
-    clipped = np.maximum(hb, -100.0)
-    smooth = ndimage.gaussian_filter(clipped, (0.0, sig_px[0], sig_px[1]))
     # background: the shell around the candidate, without other bright structures (bone)
     ring = ndimage.binary_dilation(grown, iterations=2) & ~grown & body & (hb < config.threshold_hu)
     if not ring.any():
@@ -231,19 +454,6 @@ def _measure(
         # the skin surface is outside the box: the coarse depth is good enough there
         depth_mm = float(layers.sample("depth_mm", np.round(centroid_idx)[None, :].astype(int))[0])
     depth_mm = max(depth_mm - 0.5 * min(spacing[1], spacing[2]), 0.0)
-    # attached to bone: connected to the peeled bone through voxels above the saddle level
-    # (most of the way from the background to the peak), so a separate blob next to bone is
-    # not taken for bone partial volume
-    base = min(bg, 60.0)
-    saddle = max(config.threshold_hu, base + config.bone_saddle_fraction * (peak - base))
-    bright = ndimage.label(hb >= saddle, structure=np.ones((3, 3, 3), bool))[0]
-    reach = np.unique(bright[cmask])
-    reach = reach[reach > 0]
-    attached = np.isin(bright, reach)
-    bone_box = layers.sample("bone_dist_mm", np.argwhere(attached) + offset) <= 0.0
-    # bone is large: its bright region runs out of the box (>= 3 mm beyond the candidate
-    # in-plane); a nodule next to bone is contained, even where the coarse grid merges them
-    leaves_box = bool(attached[:, [0, -1], :].any() or attached[:, :, [0, -1]].any())
     # central lucency: filled 2-D footprint minus the component on the central slice
     kc = int(np.clip(round(float(centroid_idx[0])) - offset[0], 0, hb.shape[0] - 1))
     plane = cmask[kc]
@@ -264,7 +474,7 @@ def _measure(
         "extent_mm": extent,
         "elongation": elongation,
         "bone_dist_mm": float(layers.sample("bone_dist_mm", vox).min()),
-        "attached_to_bone": bool(bone_box.any()) and leaves_box,
+        "attached_to_bone": False,
         "rim_fraction": float(outer[cmask].mean()),
         "protrusion_fraction": float(layers.sample("protrusion", vox).mean()),
         "touches_outside_air": bool((grown & outside_air).any()),
@@ -283,6 +493,77 @@ def _measure(
         centroid_lps_mm=centroid_lps,
         measures=m,
     )
+
+
+def _climb(image: NDArray[Any], start: NDArray[np.intp], *, planar: bool) -> NDArray[np.intp]:
+    """Steepest ascent from ``start`` to a local maximum (neighbours of :func:`_steps`)."""
+    p = np.asarray(start, dtype=np.intp)
+    hi = np.asarray(image.shape) - 1
+    steps = _steps(planar)
+    for _ in range(image.size):
+        nb = np.clip(p + steps, 0, hi)
+        vals = image[nb[:, 0], nb[:, 1], nb[:, 2]]
+        k = int(np.argmax(vals))
+        if vals[k] <= image[tuple(p)]:
+            break
+        p = nb[k]
+    return p
+
+
+def _attached_to_bone(
+    smooth: NDArray[Any],
+    cmask: NDArray[np.bool_],
+    layers: TissueLayers,
+    offset: NDArray[np.intp],
+    config: DetectConfig,
+    *,
+    sigma_smooth_hu: float,
+    background_hu: float,
+    planar: bool,
+) -> bool:
+    """Is the candidate bone partial volume rather than a blob with a summit of its own?
+
+    From the candidate's brightest voxel, climb the matched-filtered image to its summit. The
+    candidate is bone partial volume when the summit lies in bone, or when the region still
+    connected to the summit ``dip`` below it (``dip = max(bone_dip_sd x noise, bone_dip_fraction
+    x contrast)``) reaches brighter ground near bone or runs out of the box next to bone: the
+    bright voxels are then the slope of the bone, not a nodule separated from it by a valley.
+    """
+    start = np.argwhere(cmask)[int(np.argmax(smooth[cmask]))]
+    summit = _climb(smooth, start, planar=planar)
+    near_bone_mm = _near_bone_mm(layers, config)
+    if float(layers.sample("bone_dist_mm", (summit + offset)[None, :])[0]) <= 0.0:
+        log.debug("bone slope at %s: summit in bone", start + offset)
+        return True
+    top = float(smooth[tuple(summit)])
+    dip = max(
+        config.bone_dip_sd * sigma_smooth_hu, config.bone_dip_fraction * (top - background_hu)
+    )
+    level = max(top - dip, config.threshold_hu * 0.5 + 0.5 * min(background_hu, 60.0))
+    # thick slices: the valley is looked for on the summit's slice only
+    if planar:
+        k = int(summit[0])
+        view = np.zeros(smooth.shape, dtype=bool)
+        view[k] = smooth[k] >= level
+        structure = np.zeros((3, 3, 3), bool)
+        structure[1] = True
+    else:
+        view = smooth >= level
+        structure = np.ones((3, 3, 3), bool)
+    labels = ndimage.label(view, structure=structure)[0]
+    region = labels == labels[tuple(summit)]
+    pts = np.argwhere(region)
+    near = layers.sample("bone_dist_mm", pts + offset) <= near_bone_mm
+    if not near.any():
+        return False
+    higher = smooth[region] > top
+    if bool((higher & near).any()):
+        log.debug("bone slope at %s: no valley to brighter bone", start + offset)
+        return True
+    leaves = bool(region[:, [0, -1], :].any() or region[:, :, [0, -1]].any())
+    if leaves:
+        log.debug("bone slope at %s: runs out of the box along bone", start + offset)
+    return leaves
 
 
 def _solidity(local_vox: NDArray[np.intp], spacing: tuple[float, float, float]) -> float:

@@ -38,16 +38,27 @@ class DetectConfig:
         Bone threshold (coarse grid) before the bone is peeled off the candidates.
     bone_min_volume_mm3 : float
         Smallest bone component (smaller bright objects may be nodules).
+    bone_opening_mm : float
+        Radius of the opening that cuts nodules (and thin bones) off the coarse bone mask; cut
+        pieces standing off the bone smaller than ``bone_piece_min_volume_mm3`` are not bone.
     bone_piece_min_volume_mm3 : float
         Bone pieces cut off by the opening of the coarse bone mask stay bone when at least this
         large (a 4 mm nodule is ~34 mm3; blurred on the coarse grid somewhat more).
     bone_margin_mm : float
         Shell around bone peeled off the candidate mask (bone partial volume).
-    bone_saddle_fraction : float
-        A candidate is bone partial volume when it connects to the peeled bone through voxels
-        above ``background + fraction * (peak - background)``.
+    bone_dip_sd : float
+        A nodule next to bone must be separated from it by a valley at least this many noise
+        SDs (of the matched-filtered image) below its summit ...
+    thick_slice_mm : float
+        Slices thicker than this are judged slice by slice when separating nodules from bone.
+    bone_dip_fraction : float
+        ... and at least this fraction of its contrast; otherwise it is bone partial volume
+        (the slope of the bone).
     protrusion_radius_mm : float
         Opening radius that separates thin protrusions (auricles, nasal alae) from the head.
+    cartilage_max_peak_hu : float
+        Cartilage (auricles, nasal alae) is 100-200 HU; candidates there peaking at or above
+        this are not taken for cartilage.
     metal_threshold_hu : float
         Voxels at or above this are metal (dental fillings, implants, piercings).
     metal_streak_radius_mm : float
@@ -66,8 +77,16 @@ class DetectConfig:
         a skin-edge rim.
     vessel_elongation : float
         Principal-axis ratio above which a low-density candidate is a vessel.
+    vessel_min_extent_mm : float
+        ... and at least this long (a nodule-sized speck is judged by its contrast instead).
     vessel_max_peak_hu : float
-        Enhancing vessels peak below this HU (calcified linear lesions are denser).
+        Enhancing vessels peak below this HU (blood on routine contrast CT reaches 200-350 HU;
+        calcified linear lesions are denser).
+    periosteal_depth_mm : float
+        Candidates deeper than this below the skin ...
+    periosteal_bone_dist_mm : float
+        ... and this close to bone are periosteal bone partial volume: dermal nodules lie in
+        the dermis and upper subcutis (osteoma cutis, seed 000), not on the bone.
     possible_margin_hu : float
         A possible nodule's peak must exceed the threshold by this much (lower peaks are the
         skin's noise tail and are rejected as noise spikes).
@@ -83,10 +102,14 @@ class DetectConfig:
     body_threshold_hu: float = -400.0
     bone_threshold_hu: float = 250.0
     bone_min_volume_mm3: float = 300.0
+    bone_opening_mm: float = 2.5
     bone_piece_min_volume_mm3: float = 80.0
-    bone_margin_mm: float = 1.0
-    bone_saddle_fraction: float = 0.75
+    bone_margin_mm: float = 0.0
+    bone_dip_sd: float = 3.0
+    bone_dip_fraction: float = 0.1
+    thick_slice_mm: float = 2.0
     protrusion_radius_mm: float = 4.0
+    cartilage_max_peak_hu: float = 350.0
     metal_threshold_hu: float = 3000.0
     metal_streak_radius_mm: float = 25.0
     definite_conspicuity: float = 5.0
@@ -94,8 +117,11 @@ class DetectConfig:
     definite_margin_hu: float = 50.0
     definite_margin_sd: float = 3.0
     rim_fraction: float = 0.6
-    vessel_elongation: float = 3.0
-    vessel_max_peak_hu: float = 320.0
+    vessel_elongation: float = 2.0
+    vessel_min_extent_mm: float = 4.0
+    vessel_max_peak_hu: float = 350.0
+    periosteal_depth_mm: float = 6.0
+    periosteal_bone_dist_mm: float = 2.0
     possible_margin_hu: float = 20.0
 
     def __post_init__(self) -> None:

@@ -77,9 +77,12 @@ def rejection_reason(
             return "metal_streak"
     if m["attached_to_bone"] or (m["touches_cavity_air"] and m["bone_dist_mm"] <= 4.0):
         return "bone_partial_volume"
-    if m["protrusion_fraction"] >= 0.5:
+    # cartilage is 100-200 HU (partial volume and noise add a little); a denser compact blob in
+    # an auricle, a nasal ala or lining a nostril is a calcified/ossified nodule, not cartilage
+    cartilage_like = m["peak_hu"] < config.cartilage_max_peak_hu
+    if m["protrusion_fraction"] >= 0.5 and cartilage_like:
         return "auricular_cartilage" if abs_lateral_mm >= 35.0 else "nasal_cartilage"
-    if m["touches_cavity_air"] and abs_lateral_mm < 25.0:
+    if m["touches_cavity_air"] and abs_lateral_mm < 25.0 and cartilage_like:
         return "nasal_cartilage"
     if m["rim_fraction"] >= config.rim_fraction:
         return "skin_edge_rim"
@@ -87,10 +90,16 @@ def rejection_reason(
         return "skin_air_partial_volume"
     if (
         m["elongation"] >= config.vessel_elongation
-        and m["extent_mm"] >= 3.0
+        and m["extent_mm"] >= config.vessel_min_extent_mm
         and m["peak_hu"] <= config.vessel_max_peak_hu
     ):
         return "vessel"
+    if (
+        m["depth_mm"] > config.periosteal_depth_mm
+        and m["bone_dist_mm"] <= config.periosteal_bone_dist_mm
+    ):
+        # at the floor of a thick subcutis, on the bone: periosteal bone partial volume
+        return "bone_partial_volume"
     if m["diameter_mm"] > config.max_size_mm:
         return "too_large"
     if m["extent_mm"] > config.max_size_mm:

@@ -92,7 +92,8 @@ def run_detection(scan: CTScan, config: DetectConfig | None = None) -> Detection
     frame = find_face_frame(scan, layers)
     timings["landmarks"] = time.perf_counter() - t
     t = time.perf_counter()
-    candidates = find_candidates(scan, layers, config, sigma_smooth_hu=sigma_smooth)
+    found = find_candidates(scan, layers, config, sigma_smooth_hu=sigma_smooth)
+    candidates = found.candidates
     n_outside = outside_components(scan.hu, layers, config)
     timings["candidates"] = time.perf_counter() - t
     t = time.perf_counter()
@@ -103,8 +104,12 @@ def run_detection(scan: CTScan, config: DetectConfig | None = None) -> Detection
     rejected: Counter[str] = Counter()
     if n_outside:
         rejected["outside_skin"] = n_outside
+    rejected.update(found.prefiltered)
     kept: list[Candidate] = []
     for cand in candidates:
+        if cand.reason is not None:  # decided while measuring (the slope of the bone)
+            rejected[cand.reason] += 1
+            continue
         normal = _outward_normal(scan, layers, cand.centroid_index)
         feats = face_features(frame, cand.centroid_lps_mm, normal)
         cand.region, cand.side = assign_region(frame, cand.centroid_lps_mm, normal)

@@ -186,7 +186,7 @@ def compute_tissue(
         # open the bone (radius ~1.5 coarse voxels): a dense nodule lying 1-2 mm from the bone
         # merges with it on the coarse grid, but only through a thin bridge; thin plates near
         # the skin (nasal bones) drop out too and are judged as candidates (saddle test)
-        r_open = 1.5 * max(spacing[1:])
+        r_open = max(config.bone_opening_mm, 1.5 * max(spacing[1:]))
         core = _dist(bone, spacing) > r_open
         opened = (_dist(~core, spacing) <= r_open) & bone if core.any() else core
         if opened.any():
@@ -198,16 +198,31 @@ def compute_tissue(
             keep[0] = False
             opened = keep[labels]
         # what the opening removed stays bone when it is a large piece (zygomatic arch, nasal
-        # bones, mandibular edges) rather than a nodule-sized blob, and when it is deep
+        # bones, mandibular edges) rather than a nodule-sized blob, and when it is deep. The
+        # removed shell right on the opened bone (surface roughness) is judged apart from what
+        # stands off it, so a nodule sitting on the bone is not glued to the bone's rind.
         removed = bone & ~opened
         if removed.any():
+            rind = np.zeros_like(removed)
+            if opened.any():
+                rind = removed & (_dist(~opened, spacing) <= 1.01 * max(spacing[1:]))
+            standing = removed & ~rind
             labels, n = cc3d.connected_components(
-                removed.astype(np.uint8), connectivity=26, return_N=True
+                standing.astype(np.uint8), connectivity=6, return_N=True
             )
             counts = np.bincount(labels.ravel())
             big = counts * voxel_mm3 >= config.bone_piece_min_volume_mm3
             big[0] = False
-            opened |= big[labels]
+            big_pieces = big[labels]
+            opened |= big_pieces
+            # the rind stays bone except where it carries a small standing piece (the base of
+            # a nodule): there it is left to the candidates' distinct-peak test
+            small = standing & ~big_pieces
+            if small.any():
+                near_small = _dist(~small, spacing) <= 1.01 * max(spacing[1:])
+                opened |= rind & ~near_small
+            else:
+                opened |= rind
         bone = opened | (bone & (depth > config.max_depth_mm + 2.0 * max(spacing)))
     bone_dist = _dist(~bone, spacing) if bone.any() else np.full(chu.shape, 1e3, np.float32)
     # protrusions: sealed minus its opening
