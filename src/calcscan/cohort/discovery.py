@@ -15,14 +15,21 @@ has been walked. :func:`discover_studies` collects the same stream into a :class
 from __future__ import annotations
 
 import csv
-import hashlib
 import logging
 import os
-from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+
+from calcscan.cohort.dicom_studies import HeaderReader, dicom_tasks
+from calcscan.cohort.tasks import (
+    Discovery,
+    Duplicate,
+    Found,
+    InputProblem,
+    StudyTask,
+    content_key,
+    uid_input_key,
+)
 
 __all__ = [
     "Discovery",
@@ -30,6 +37,7 @@ __all__ = [
     "Found",
     "HeaderReader",
     "InputProblem",
+    "KeyHasher",
     "StudyTask",
     "content_key",
     "discover_studies",
@@ -40,72 +48,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
-_DICOM_SUFFIXES = {".dcm", ".dicom", ".ima", ""}
 _SKIP_SUFFIXES = (".raw", ".json", ".txt", ".md", ".csv", ".png", ".jpg", ".html", ".db")
 
 
-@dataclass(frozen=True)
-class StudyTask:
-    """One study to process: what the worker reads, and the keys the store needs.
-
-    Attributes
-    ----------
-    input_key : str
-        Stable key of the study used for resuming (study-level UID hash for DICOM, content
-        hash for single files).
-    path : str
-        What :func:`calcscan.io.read_ct` is given (folder, zip or file).
-    series_uid : str or None
-        Series chosen for a multi-series DICOM study (None: let the reader choose).
-    kind : str
-        ``"dicom"``, ``"zip"`` or ``"volume"``.
-    label : str
-        Non-identifying label for logs and failure records.
-    study_instance_uid, accession_number : str or None
-        Identifiers used to join demographics (stored only with ``keep_identifiers``).
-    """
-
-    input_key: str
-    path: str
-    series_uid: str | None
-    kind: str
-    label: str
-    study_instance_uid: str | None = None
-    accession_number: str | None = None
-
-
-@dataclass(frozen=True)
-class Duplicate:
-    """A study reached twice: kept from ``kept_path``, skipped at ``duplicate_path``."""
-
-    input_key: str
-    kept_path: str
-    duplicate_path: str
-
-
-@dataclass(frozen=True)
-class InputProblem:
-    """An input (or part of one) that could not be used, with a one-line reason."""
-
-    path: str
-    message: str
-
-
-@dataclass
-class Discovery:
-    """Result of :func:`discover_studies`."""
-
-    tasks: list[StudyTask] = field(default_factory=list)
-    duplicates: list[Duplicate] = field(default_factory=list)
-    problems: list[InputProblem] = field(default_factory=list)
-    n_inputs: int = 0
-
-
-#: One item of the discovery stream.
-Found = StudyTask | Duplicate | InputProblem
-#: Reads DICOM headers of some files (default :func:`calcscan.io.discover_series`); the runner
-#: passes one that reads chunks of files on its workers.
-HeaderReader = Callable[[list[Path]], Any]
 #: Given the volume files about to be keyed, returns ``key_of(path)`` (default
 #: :func:`content_key`); the runner passes one that hashes them on its workers.
 KeyHasher = Callable[[list[Path]], Callable[[Path], str]]
@@ -114,121 +59,6 @@ KeyHasher = Callable[[list[Path]], Callable[[Path], str]]
 def _is_volume(path: Path) -> bool:
     name = path.name.lower()
     return name.endswith(_VOLUME_SUFFIXES)
-
-
-def content_key(path: Path) -> str:
-    """Key of a non-DICOM study file: hash of its content (with an MHD's raw data file)."""
-    from calcscan.io.headers import study_key_from_file
-
-    files = [path]
-    if path.name.lower().endswith(".mhd"):
-        files += [p for p in path.parent.glob(path.stem + ".*") if p.suffix.lower() == ".raw"]
-    return study_key_from_file(files)
-
-
-def _study_key(study_uid: str) -> str:
-    return hashlib.sha256(f"study:{study_uid}".encode()).hexdigest()[:16]
-
-
-def _accession(path: Path | Any) -> str | None:
-    """AccessionNumber of one DICOM file (path or open file), or None."""
-    import pydicom
-
-    try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["AccessionNumber"])
-    except Exception:  # unreadable header: no accession to join on
-        return None
-    value = str(ds.get("AccessionNumber") or "").strip()
-    return value or None
-
-
-def _drop_copies(files: list[Any]) -> tuple[list[Path], list[Path]]:
-    """Split a series' files by folder; folders repeating SOP instances already seen are copies.
-
-    A series legitimately spread over several folders has disjoint SOPInstanceUIDs and is kept
-    whole. Returns the files to read and the folders that only hold copies.
-    """
-    by_dir: dict[Path, list[Any]] = defaultdict(list)
-    for header in files:
-        by_dir[Path(header.path).parent].append(header)
-    kept: list[Path] = []
-    copies: list[Path] = []
-    seen: set[str] = set()
-    for folder, headers in by_dir.items():
-        sops = {str(h.sop_instance_uid) for h in headers if h.sop_instance_uid}
-        if sops and sops <= seen:
-            copies.append(folder)
-            continue
-        seen |= sops
-        kept.extend(Path(h.path) for h in headers)
-    return kept, copies
-
-
-def _dicom_tasks(
-    files: list[Path],
-    source: str,
-    disc: Discovery,
-    *,
-    want_accession: bool,
-    read_headers: HeaderReader | None = None,
-) -> list[StudyTask]:
-    """Group DICOM files into studies by UID (headers only) and make one task per study."""
-    from calcscan.io import choose_series, discover_series
-
-    try:
-        found = (read_headers or discover_series)(files)
-    except Exception as exc:  # unreadable headers for the whole input
-        disc.problems.append(InputProblem(source, f"no readable DICOM series: {exc}"))
-        return []
-    good_dirs = {p.parent for s in found.series for p in s.paths}
-    bad_dirs: dict[Path, list[str]] = defaultdict(list)
-    for bad_path, reason in found.corrupt:
-        bad_dirs[bad_path.parent].append(reason)
-    for other in found.non_dicom:  # named like DICOM, yet not readable as DICOM
-        if other.suffix.lower() in _DICOM_SUFFIXES:
-            bad_dirs[other.parent].append(f"{other.name} is not a readable DICOM file")
-    for folder, reasons in bad_dirs.items():
-        if folder in good_dirs:  # the reader skips them and reads the rest of the series
-            log.warning("%s: %d DICOM files with unreadable headers", folder, len(reasons))
-        else:
-            disc.problems.append(
-                InputProblem(
-                    str(folder),
-                    f"no readable DICOM series: {len(reasons)} files with unreadable headers "
-                    f"({reasons[0]})",
-                )
-            )
-    by_study: dict[str, list[Any]] = defaultdict(list)
-    for series in found.series:
-        by_study[str(series.study_uid or "")].append(series)
-    tasks = []
-    for study_uid, members in by_study.items():
-        try:
-            chosen, reason = choose_series(members)
-            log.debug("study %s: %s", study_uid, reason)
-            chosen_files, copies = _drop_copies(chosen.files)
-            series_uid: str | None = chosen.series_uid
-        except Exception as exc:  # no CT among them: the worker's read_ct reports the reason
-            log.debug("study %s: no series chosen (%s)", study_uid, exc)
-            chosen_files = [p for s in members for p in s.paths]
-            copies = []
-            series_uid = None
-        study_dir = os.path.commonpath([str(f.parent) for f in chosen_files])
-        key = _study_key(study_uid) if study_uid else content_key(chosen_files[0])
-        for copy in copies:
-            disc.duplicates.append(Duplicate(key, str(chosen_files[0].parent), str(copy)))
-        tasks.append(
-            StudyTask(
-                input_key=key,
-                path=study_dir,
-                series_uid=series_uid,
-                kind="dicom",
-                label=f"dicom study {key}",
-                study_instance_uid=study_uid or None,
-                accession_number=_accession(chosen_files[0]) if want_accession else None,
-            )
-        )
-    return tasks
 
 
 def _walk(folder: Path, disc: Discovery) -> tuple[list[Path], list[Path]]:
@@ -412,7 +242,7 @@ def _tasks_for(
             n_tasks += 1
             yield task
     if dicoms:
-        for task in _dicom_tasks(
+        for task in dicom_tasks(
             dicoms, str(path), disc, want_accession=want_accession, read_headers=read_headers
         ):
             n_tasks += 1
@@ -434,7 +264,7 @@ def _file_tasks(
         if _is_volume(path):
             key = key_of(path)
             return [StudyTask(key, str(path), None, "volume", f"volume file {key}")]
-        return _dicom_tasks([path], str(path), disc, want_accession=want_accession)
+        return dicom_tasks([path], str(path), disc, want_accession=want_accession)
     except OSError as exc:
         disc.problems.append(InputProblem(str(path), f"cannot read file: {exc.strerror or exc}"))
         return []
@@ -466,7 +296,7 @@ def _zip_tasks(path: Path, *, want_accession: bool) -> list[StudyTask]:
     except zipfile.BadZipFile:
         uid = None  # the worker's reader reports the bad archive
     if uid:
-        key = _study_key(uid)
+        key = uid_input_key(uid)
         return [
             StudyTask(
                 key,
