@@ -189,9 +189,11 @@ def find_face_frame(scan: CTScan, layers: TissueLayers) -> FaceFrame:
     Returns
     -------
     FaceFrame
-        ``landmarks`` holds ``globe_right``/``globe_left`` (LPS mm), ``confidence`` (0-1: the
-        weaker globe's template score relative to 0.5), ``interglobe_mm``, ``anterior_point``,
-        ``origin``, ``midline_x_mm`` and, for a fallback, ``fallback_reason``.
+        ``landmarks`` holds ``globe_right``/``globe_left`` (LPS mm), ``globe_scores``,
+        ``confidence`` (0-1: the weaker globe's wall-fit score relative to 0.5),
+        ``interglobe_mm``, ``roll_deg`` with its ``roll_source`` ("globes" or
+        "skull_symmetry"), ``origin`` and ``midline_x_mm``; for a fallback ``anterior_point``,
+        ``confidence`` 0 and ``fallback_reason``.
     """
     cands, body = find_globes(scan, layers)
     if body is None:
