@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 _BOX_PAD_MM = 3.0
 _MATCHED_SIGMA_MM = 0.5
+_RAW_VALLEY_PIXEL_MM = 0.8
 
 
 def matched_filter_sigma_px(spacing_mm: tuple[float, float, float]) -> tuple[float, float]:
@@ -159,6 +160,7 @@ def find_candidates(
     config: DetectConfig,
     *,
     sigma_smooth_hu: float,
+    sigma_raw_hu: float | None = None,
 ) -> CandidateSet:
     """Group candidate voxels into components, pre-filter them, and measure the rest.
 
@@ -175,6 +177,9 @@ def find_candidates(
     config : DetectConfig
     sigma_smooth_hu : float
         Noise SD of the matched-filtered image (from :func:`estimate_noise`).
+    sigma_raw_hu : float, optional
+        Noise SD of the raw image; on coarse pixels (>= 0.8 mm) valleys between a nodule and
+        bone are looked for in the raw image, which the matched filter would fill in.
 
     Returns
     -------
@@ -245,6 +250,7 @@ def find_candidates(
                 voxel_mm3=voxel_mm3,
                 sig_px=sig_px,
                 sigma_smooth_hu=sigma_smooth_hu,
+                sigma_raw_hu=sigma_raw_hu,
             )
         )
     return CandidateSet(out, prefiltered)
@@ -283,6 +289,9 @@ class _BoxContext:
         self.smooth = ndimage.gaussian_filter(
             np.maximum(self.hb, -100.0), (0.0, sig_px[0], sig_px[1])
         )
+        # image and noise SD in which valleys to bone are looked for (set by the caller)
+        self.valley: NDArray[Any] = self.smooth
+        self.valley_sigma_hu = 0.0
 
     @functools.cached_property
     def _air_maps(self) -> tuple[NDArray[np.bool_], NDArray[np.bool_], NDArray[np.bool_]]:
@@ -344,6 +353,36 @@ def _split(
     return [parts == k for k in range(1, n + 1)]
 
 
+def _merge_shoulders(
+    image: NDArray[Any], parts: list[NDArray[np.bool_]], *, planar: bool
+) -> list[NDArray[np.bool_]]:
+    """Merge each part whose brightest voxel climbs to a summit inside another part.
+
+    A watershed part without a summit of its own is the shoulder of its neighbour (smoothing
+    across the edge of a component can lend a slope a marker of its own).
+    """
+    owner = np.zeros(image.shape, dtype=np.intp)
+    for i, part in enumerate(parts, start=1):
+        owner[part] = i
+    parent = list(range(len(parts) + 1))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    for i, part in enumerate(parts, start=1):
+        start = np.argwhere(part)[int(np.argmax(image[part]))]
+        j = int(owner[tuple(_climb(image, start, planar=planar))])
+        if j and root(j) != root(i):
+            parent[root(i)] = root(j)
+    groups: dict[int, NDArray[np.bool_]] = {}
+    for i, part in enumerate(parts, start=1):
+        r = root(i)
+        groups[r] = groups[r] | part if r in groups else part.copy()
+    return list(groups.values())
+
+
 def _measure_component(
     scan: CTScan,
     layers: TissueLayers,
@@ -356,9 +395,14 @@ def _measure_component(
     voxel_mm3: float,
     sig_px: tuple[float, float],
     sigma_smooth_hu: float,
+    sigma_raw_hu: float | None,
 ) -> list[Candidate]:
     """Measure one component, split first when it holds several distinct summits."""
     ctx = _BoxContext(scan, layers, config, vox, sig_px)
+    if sigma_raw_hu is not None and min(spacing[1:]) >= _RAW_VALLEY_PIXEL_MM:
+        ctx.valley, ctx.valley_sigma_hu = ctx.hb, sigma_raw_hu
+    else:
+        ctx.valley, ctx.valley_sigma_hu = ctx.smooth, sigma_smooth_hu
     lv = vox - ctx.offset
     cmask = np.zeros(ctx.hb.shape, dtype=bool)
     cmask[tuple(lv.T)] = True
@@ -368,6 +412,8 @@ def _measure_component(
         parts = _split(ctx.smooth, cmask, config.bone_dip_sd * sigma_smooth_hu)
     if parts is None:
         parts = [cmask]
+    else:
+        parts = _merge_shoulders(ctx.valley, parts, planar=_planar(spacing, config))
     out = []
     for part in parts:
         pv = np.argwhere(part) + ctx.offset
@@ -387,17 +433,17 @@ def _measure(
     sigma_smooth_hu: float,
 ) -> Candidate:
     spacing = scan.spacing_mm
-    hb, offset, smooth = ctx.hb, ctx.offset, ctx.smooth
+    hb, offset = ctx.hb, ctx.offset
     lv = vox - offset
     values = hb[cmask]
     peak = float(values.max())
     if _attached_to_bone(
-        smooth,
+        ctx.valley,
         cmask,
         layers,
         offset,
         config,
-        sigma_smooth_hu=sigma_smooth_hu,
+        sigma_smooth_hu=ctx.valley_sigma_hu,
         background_hu=ctx.quick_background_hu(),
         planar=_planar(spacing, config),
     ):
@@ -426,9 +472,10 @@ def _measure(
     ring = ndimage.binary_dilation(grown, iterations=2) & ~grown & body & (hb < config.threshold_hu)
     if not ring.any():
         ring = body & ~grown & (hb < config.threshold_hu)
-    bg = float(np.median(smooth[ring])) if ring.any() else float(config.threshold_hu)
-    sm_peak = float(smooth[cmask].max())
-    conspicuity = (sm_peak - bg) / max(sigma_smooth_hu, 1e-3)
+    # contrast to noise in the matched-filtered image (raw on coarse pixels: see _BoxContext)
+    bg = float(np.median(ctx.valley[ring])) if ring.any() else float(config.threshold_hu)
+    sm_peak = float(ctx.valley[cmask].max())
+    conspicuity = (sm_peak - bg) / max(ctx.valley_sigma_hu, 1e-3)
     # geometry in LPS
     lps = scan.index_to_lps(vox.astype(np.float64))
     w = np.clip(values - bg, 1.0, None).astype(np.float64)

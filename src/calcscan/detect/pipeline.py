@@ -100,7 +100,9 @@ def run_detection(scan: CTScan, config: DetectConfig | None = None) -> Detection
     frame = find_face_frame(scan, layers)
     timings["landmarks"] = time.perf_counter() - t
     t = time.perf_counter()
-    found = find_candidates(scan, layers, config, sigma_smooth_hu=sigma_smooth)
+    found = find_candidates(
+        scan, layers, config, sigma_smooth_hu=sigma_smooth, sigma_raw_hu=sigma_raw
+    )
     candidates = found.candidates
     n_outside = outside_components(scan.hu, layers, config)
     timings["candidates"] = time.perf_counter() - t

@@ -70,6 +70,25 @@ def _dist(mask: BoolArray, spacing: tuple[float, float, float]) -> FloatArray:
     )
 
 
+def _inplane_summits(values: FloatArray, mask: BoolArray) -> BoolArray:
+    """Voxels of ``mask`` at least as bright as their 8 in-plane neighbours."""
+    idx = np.argwhere(mask)
+    out = np.zeros(mask.shape, dtype=bool)
+    if len(idx) == 0:
+        return out
+    hi = np.asarray(values.shape) - 1
+    v = values[idx[:, 0], idx[:, 1], idx[:, 2]]
+    ok = np.ones(len(idx), dtype=bool)
+    for dr in (-1, 0, 1):
+        for dc in (-1, 0, 1):
+            if dr == dc == 0:
+                continue
+            nb = np.clip(idx + np.array([0, dr, dc]), 0, hi)
+            ok &= values[nb[:, 0], nb[:, 1], nb[:, 2]] <= v
+    out[tuple(idx[ok].T)] = True
+    return out
+
+
 def _largest_component(mask: BoolArray) -> BoolArray:
     if not mask.any():
         return mask
@@ -150,6 +169,43 @@ def compute_tissue(
     sp = tuple(float(s * f) for s, f in zip(spacing_mm, factors, strict=True))
     spacing = (sp[0], sp[1], sp[2])
     chu = block_mean(hu, factors)
+    # work inside the bounding box of the largest tissue component (plus room for sealing):
+    # the air around the head is most of a head CT's field of view
+    crop = _body_box(chu > config.body_threshold_hu, spacing, config.seal_radius_mm + 3.0)
+    maps = _tissue_maps(chu[crop], spacing, config)
+    full: dict[str, Any] = {}
+    for name, arr in maps.items():
+        fill = 1e3 if name == "bone_dist_mm" else 0
+        out = np.full(chu.shape, fill, dtype=arr.dtype)
+        out[crop] = arr
+        full[name] = out
+    return TissueLayers(factors=factors, spacing_mm=spacing, hu=chu, **full)
+
+
+def _body_box(
+    tissue: BoolArray, spacing: tuple[float, float, float], margin_mm: float
+) -> tuple[slice, slice, slice]:
+    """Bounding box of the largest tissue component, grown by ``margin_mm`` (whole volume when
+    there is no tissue)."""
+    if not tissue.any():
+        return (slice(None), slice(None), slice(None))
+    largest = cc3d.largest_k(tissue.astype(np.uint8), k=1, connectivity=6) > 0
+    idx = [
+        np.flatnonzero(largest.any(axis=tuple(a for a in range(3) if a != ax))) for ax in range(3)
+    ]
+    out = []
+    for ax in range(3):
+        pad = int(np.ceil(margin_mm / spacing[ax]))
+        lo = max(int(idx[ax][0]) - pad, 0)
+        hi = min(int(idx[ax][-1]) + 1 + pad, tissue.shape[ax])
+        out.append(slice(lo, hi))
+    return (out[0], out[1], out[2])
+
+
+def _tissue_maps(
+    chu: FloatArray, spacing: tuple[float, float, float], config: DetectConfig
+) -> dict[str, NDArray[Any]]:
+    """Body, sealed body, depth, bone, bone distance, protrusion and cavity air of ``chu``."""
     tissue = chu > config.body_threshold_hu
     # cut thin bridges to the table/head holder before keeping the largest component
     core = _dist(tissue, spacing) > 1.6
@@ -219,10 +275,10 @@ def compute_tissue(
             # a nodule): there it is left to the candidates' distinct-peak test
             small = standing & ~big_pieces
             if small.any():
-                near_small = _dist(~small, spacing) <= 1.01 * max(spacing[1:])
-                opened |= rind & ~near_small
-            else:
-                opened |= rind
+                rind &= ~(_dist(~small, spacing) <= 1.01 * max(spacing[1:]))
+            # a rind voxel brighter than its in-plane neighbours is the summit of a blob on
+            # the bone (a nodule one or two coarse voxels wide), not the bone's surface
+            opened |= rind & ~_inplane_summits(chu, rind)
         bone = opened | (bone & (depth > config.max_depth_mm + 2.0 * max(spacing)))
     bone_dist = _dist(~bone, spacing) if bone.any() else np.full(chu.shape, 1e3, np.float32)
     # protrusions: sealed minus its opening
@@ -230,18 +286,15 @@ def compute_tissue(
     eroded = depth > rp
     opened = (_dist(~eroded, spacing) <= rp) if eroded.any() else eroded
     protrusion = body & ~opened
-    return TissueLayers(
-        factors=factors,
-        spacing_mm=spacing,
-        hu=chu,
-        body=body,
-        sealed=sealed,
-        depth_mm=depth,
-        bone=bone,
-        bone_dist_mm=bone_dist,
-        protrusion=protrusion,
-        cavity_air=cavity_air,
-    )
+    return {
+        "body": body,
+        "sealed": sealed,
+        "depth_mm": depth,
+        "bone": bone,
+        "bone_dist_mm": bone_dist,
+        "protrusion": protrusion,
+        "cavity_air": cavity_air,
+    }
 
 
 def estimate_noise(
