@@ -247,7 +247,14 @@ def find_face_frame(scan: CTScan, layers: TissueLayers) -> FaceFrame:
     anterior /= np.linalg.norm(anterior)
     landmarks["origin"] = _rounded(origin)
     landmarks["midline_x_mm"] = round(float(origin[0]), 1)
-    log.debug("face frame %s: %s", method, landmarks)
+    log.info(
+        "face frame: method=%s confidence=%.2f roll=%s deg (%s)",
+        method,
+        landmarks["confidence"],
+        landmarks.get("roll_deg"),
+        landmarks.get("roll_source", "none"),
+    )
+    log.debug("face frame landmarks: %s", landmarks)
     return FaceFrame(np.asarray(origin, float), lateral, anterior, superior, method, landmarks)
 
 
