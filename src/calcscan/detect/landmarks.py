@@ -141,10 +141,8 @@ def _roll_by_symmetry(
 
     Bone voxels within 110 mm of the origin are mirrored across planes through the origin
     (shifted by up to 6 mm along their normal) whose normal has the globes' yaw and a roll of
-    -15..15 deg; the score of a plane is the mean of exp(-d^2 / 2 s^2) over the mirrored
-    points, d = their distance to bone, s = 1.5 coarse voxels (smooth, so the search is
-    stable). Search: 3 deg x 2 mm grid, then 0.5 deg x 1 mm around the best, then a parabola
-    through the best roll and its neighbours.
+    -15..15 deg; the score of a plane is the share of mirrored points that land within 1.5
+    coarse voxels of bone. Coarse-to-fine search (3 deg / 2 mm grid, then 0.5 deg and 0.5 mm steps).
     """
     idx = np.argwhere(layers.bone[:, ::2, ::2]) * np.array([1, 2, 2])
     if len(idx) < 200:
@@ -160,23 +158,24 @@ def _roll_by_symmetry(
     f = np.asarray(layers.factors, dtype=np.float64)
     jac_inv = np.linalg.inv(scan.affine_lps[:3, :3] * f[None, :])
     base = coarse_to_lps(scan, layers, np.zeros((1, 3)))[0]
-    sigma = 1.5 * max(layers.spacing_mm[1:])
+    near = 1.5 * max(layers.spacing_mm[1:])
 
     def score(roll_deg: float, off_mm: float) -> float:
         n = _rotate_roll(lateral, roll_deg)
         d = (pts - origin) @ n - off_mm
         ii = (pts - 2.0 * d[:, None] * n[None, :] - base) @ jac_inv.T
         bd = ndimage.map_coordinates(layers.bone_dist_mm, ii.T, order=1, cval=1e3)
-        return float(np.mean(np.exp(-0.5 * (bd / sigma) ** 2)))
+        return float(np.mean(bd <= near))
 
-    grid = [(r, o) for r in np.arange(-15.0, 15.01, 3.0) for o in np.arange(-6.0, 6.01, 2.0)]
-    _, r0, o0 = max((score(r, o), r, o) for r, o in grid)
-    fine = [(r, o) for r in np.arange(r0 - 3, r0 + 3.01, 0.5) for o in np.arange(o0 - 2, o0 + 2.01)]
-    s0, r1, o1 = max((score(r, o), r, o) for r, o in fine)
-    s_lo, s_hi = score(r1 - 0.5, o1), score(r1 + 0.5, o1)
-    curv = s_lo - 2.0 * s0 + s_hi
-    shift = 0.25 * (s_lo - s_hi) / curv if curv < 0 else 0.0
-    return float(r1 + np.clip(shift, -0.5, 0.5)), s0
+    best = max(
+        (score(r, o), r, o) for r in np.arange(-15.0, 15.01, 3.0) for o in np.arange(-6, 6.01, 2)
+    )
+    _, r0, o0 = best
+    best = max((score(r, o0), r, o0) for r in np.arange(r0 - 2.5, r0 + 2.51, 0.5))
+    _, r0, o0 = best
+    best = max((score(r0, o), r0, o) for o in np.arange(o0 - 1.5, o0 + 1.51, 0.5))
+    best = max((score(r, best[2]), r, best[2]) for r in np.arange(r0 - 1.0, r0 + 1.01, 0.5))
+    return float(best[1]), float(best[0])
 
 
 def find_face_frame(scan: CTScan, layers: TissueLayers) -> FaceFrame:
