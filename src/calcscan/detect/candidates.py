@@ -283,6 +283,7 @@ class _BoxContext:
     ) -> None:
         self._layers, self._config, self._spacing = layers, config, scan.spacing_mm
         box = _box(vox, scan.hu.shape, scan.spacing_mm)
+        self._box = (box[0], box[1], box[2])
         self.offset = np.array([s.start for s in box])
         self.hb = np.asarray(scan.hu[box], dtype=np.float32)
         # matched filter (in-plane), air clipped to fat so the skin edge does not dominate
@@ -292,13 +293,13 @@ class _BoxContext:
         # image and noise SD in which valleys to bone are looked for (set by the caller)
         self.valley: NDArray[Any] = self.smooth
         self.valley_sigma_hu = 0.0
+        self.raw_sigma_hu: float | None = None
 
     @functools.cached_property
     def _air_maps(self) -> tuple[NDArray[np.bool_], NDArray[np.bool_], NDArray[np.bool_]]:
         """(body, outside air, cavity air): tissue plus anything deep inside the sealed body."""
-        pts = np.argwhere(np.ones(self.hb.shape, bool)) + self.offset
-        deep = self._layers.sample("depth_mm", pts).reshape(self.hb.shape)
-        sealed_box = self._layers.sample("sealed", pts).reshape(self.hb.shape)
+        deep = self._layers.sample_box("depth_mm", self._box)
+        sealed_box = self._layers.sample_box("sealed", self._box)
         air = self.hb <= self._config.body_threshold_hu
         inside = deep > 1.5 * max(self._layers.spacing_mm)
         return ~air | inside, air & ~inside, air & inside & sealed_box
@@ -332,8 +333,10 @@ class _BoxContext:
 
     def quick_background_hu(self) -> float:
         """Median matched-filtered soft tissue in the box (below threshold, above air)."""
-        soft = (self.hb < self._config.threshold_hu) & (self.hb > self._config.body_threshold_hu)
-        return float(np.median(self.smooth[soft])) if soft.any() else 0.0
+        sub = (slice(None), slice(None, None, 2), slice(None, None, 2))  # every 4th voxel
+        hb, sm = self.hb[sub], self.smooth[sub]
+        soft = (hb < self._config.threshold_hu) & (hb > self._config.body_threshold_hu)
+        return float(np.median(sm[soft])) if soft.any() else 0.0
 
 
 def _split(
@@ -399,6 +402,7 @@ def _measure_component(
 ) -> list[Candidate]:
     """Measure one component, split first when it holds several distinct summits."""
     ctx = _BoxContext(scan, layers, config, vox, sig_px)
+    ctx.raw_sigma_hu = sigma_raw_hu
     if sigma_raw_hu is not None and min(spacing[1:]) >= _RAW_VALLEY_PIXEL_MM:
         ctx.valley, ctx.valley_sigma_hu = ctx.hb, sigma_raw_hu
     else:
@@ -437,7 +441,7 @@ def _measure(
     lv = vox - offset
     values = hb[cmask]
     peak = float(values.max())
-    if _attached_to_bone(
+    attached = _attached_to_bone(
         ctx.valley,
         cmask,
         layers,
@@ -446,7 +450,22 @@ def _measure(
         sigma_smooth_hu=ctx.valley_sigma_hu,
         background_hu=ctx.quick_background_hu(),
         planar=_planar(spacing, config),
-    ):
+    )
+    if attached and ctx.valley is not ctx.hb and ctx.raw_sigma_hu is not None:
+        # the matched filter can fill the narrow valley between a small nodule and the bone:
+        # a deep valley in the raw image (a large share of the contrast) still separates them
+        attached = _attached_to_bone(
+            ctx.hb,
+            cmask,
+            layers,
+            offset,
+            config,
+            sigma_smooth_hu=ctx.raw_sigma_hu,
+            background_hu=ctx.quick_background_hu(),
+            planar=_planar(spacing, config),
+            dip_fraction=config.bone_raw_dip_fraction,
+        )
+    if attached:
         # the slope of the bone: rejected here, without the measures a nodule needs
         centroid_idx = vox.mean(axis=0)
         volume = len(vox) * voxel_mm3
@@ -567,6 +586,7 @@ def _attached_to_bone(
     sigma_smooth_hu: float,
     background_hu: float,
     planar: bool,
+    dip_fraction: float | None = None,
 ) -> bool:
     """Is the candidate bone partial volume rather than a blob with a summit of its own?
 
@@ -584,7 +604,9 @@ def _attached_to_bone(
         return True
     top = float(smooth[tuple(summit)])
     dip = max(
-        config.bone_dip_sd * sigma_smooth_hu, config.bone_dip_fraction * (top - background_hu)
+        config.bone_dip_sd * sigma_smooth_hu,
+        (config.bone_dip_fraction if dip_fraction is None else dip_fraction)
+        * (top - background_hu),
     )
     level = max(top - dip, config.threshold_hu * 0.5 + 0.5 * min(background_hu, 60.0))
     # thick slices: the valley is looked for on the summit's slice only

@@ -49,6 +49,9 @@ class DetectConfig:
     bone_dip_sd : float
         A nodule next to bone must be separated from it by a valley at least this many noise
         SDs (of the matched-filtered image) below its summit ...
+    bone_raw_dip_fraction : float
+        A candidate that fails the valley test in the matched-filtered image is still a nodule
+        when the raw image shows a valley of at least this fraction of its contrast.
     thick_slice_mm : float
         Slices thicker than this are judged slice by slice when separating nodules from bone.
     bone_dip_fraction : float
@@ -107,6 +110,7 @@ class DetectConfig:
     bone_margin_mm: float = 0.0
     bone_dip_sd: float = 3.0
     bone_dip_fraction: float = 0.1
+    bone_raw_dip_fraction: float = 0.3
     thick_slice_mm: float = 2.0
     protrusion_radius_mm: float = 4.0
     cartilage_max_peak_hu: float = 350.0

@@ -147,6 +147,15 @@ class TissueLayers:
         arr = getattr(self, name)
         return np.asarray(arr[c[..., 0], c[..., 1], c[..., 2]])
 
+    def sample_box(self, name: str, box: tuple[slice, slice, slice]) -> NDArray[Any]:
+        """The coarse map ``name`` on every fine voxel of ``box`` (nearest coarse voxel)."""
+        arr = getattr(self, name)
+        axes = [
+            np.clip(np.arange(b.start, b.stop) // f, 0, n - 1)
+            for b, f, n in zip(box, self.factors, arr.shape, strict=True)
+        ]
+        return np.asarray(arr[np.ix_(*axes)])
+
 
 def compute_tissue(
     hu: NDArray[Any], spacing_mm: tuple[float, float, float], config: DetectConfig
