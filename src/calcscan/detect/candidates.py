@@ -1,10 +1,24 @@
 """Candidate voxels >= threshold in the dermal/hypodermal layer, grouped and measured.
 
-Bone is peeled off before grouping, so bone partial volume never glues onto a nodule. Each
-component is measured in physical units inside a small box: volume, equivalent diameter,
-peak/mean HU, HU-weighted LPS centroid, fine depth below the skin, principal extents and
-elongation, distance to bone, the share of voxels in the outermost skin voxel layer, contact
-with outside air or cavity air, and the matched-filter contrast-to-noise (conspicuity).
+Nodules next to bone are told from the bone's own partial volume by their summit and the
+valley around it, not by a fixed margin:
+
+1. voxels >= threshold in the layer (coarse bone excluded) are grouped into components;
+2. faint components (peak below the possible level) are noise spikes, and components without
+   a summit of their own next to bone are the bone's slope: both are counted unmeasured;
+3. components next to bone (or larger than a nodule) holding several summits of prominence
+   >= 3 noise SD are split by a watershed; parts whose brightest voxel climbs into another
+   part are merged back into it (shoulders);
+4. a part is bone partial volume when its summit lies in bone, or when no valley of
+   max(3 SD, 10 % of its contrast) separates it from brighter ground next to bone (in-plane on
+   thick slices, in 3-D on thin ones; matched-filtered on fine pixels, raw on pixels >=
+   0.8 mm); a valley of 30 % of the contrast in the raw image of its own slice still rescues a
+   small nodule that the matched filter merges with the bone;
+5. every other part is measured in physical units inside a small box: volume, equivalent
+   diameter, peak/mean HU, HU-weighted LPS centroid, fine depth below the skin, principal
+   extent and elongation (of the whole part and of its bright core above half its contrast),
+   distance to bone, the share of voxels in the outermost skin voxel layer, contact with
+   outside or cavity air, and the contrast-to-noise (conspicuity).
 """
 
 from __future__ import annotations
@@ -256,11 +270,17 @@ def find_candidates(
     return CandidateSet(out, prefiltered)
 
 
+def _box_pad(spacing: tuple[float, float, float]) -> list[int]:
+    """Voxels of padding around a candidate: ``_BOX_PAD_MM`` on each side."""
+    pad = [max(2, int(np.ceil(_BOX_PAD_MM / s))) for s in spacing]
+    pad[0] = max(1, int(np.ceil(_BOX_PAD_MM / spacing[0])))
+    return pad
+
+
 def _box(
     vox: NDArray[np.intp], shape: tuple[int, ...], spacing: tuple[float, float, float]
 ) -> tuple[slice, ...]:
-    pad = [max(2, int(np.ceil(_BOX_PAD_MM / s))) for s in spacing]
-    pad[0] = max(1, int(np.ceil(_BOX_PAD_MM / spacing[0])))
+    pad = _box_pad(spacing)
     lo = np.maximum(vox.min(axis=0) - pad, 0)
     hi = np.minimum(vox.max(axis=0) + 1 + pad, shape)
     return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
@@ -294,6 +314,21 @@ class _BoxContext:
         self.valley: NDArray[Any] = self.smooth
         self.valley_sigma_hu = 0.0
         self.raw_sigma_hu: float | None = None
+
+    def sub(self, box: tuple[slice, slice, slice]) -> _BoxContext:
+        """The same maps on a sub-box (box-local slices) around one part of a component."""
+        child = object.__new__(_BoxContext)
+        child._layers, child._config, child._spacing = self._layers, self._config, self._spacing
+        child.offset = self.offset + np.array([b.start for b in box])
+        child._box = (
+            slice(int(child.offset[0]), int(child.offset[0]) + box[0].stop - box[0].start),
+            slice(int(child.offset[1]), int(child.offset[1]) + box[1].stop - box[1].start),
+            slice(int(child.offset[2]), int(child.offset[2]) + box[2].stop - box[2].start),
+        )
+        child.hb, child.smooth = self.hb[box], self.smooth[box]
+        child.valley, child.valley_sigma_hu = self.valley[box], self.valley_sigma_hu
+        child.raw_sigma_hu = self.raw_sigma_hu
+        return child
 
     @functools.cached_property
     def _air_maps(self) -> tuple[NDArray[np.bool_], NDArray[np.bool_], NDArray[np.bool_]]:
@@ -331,6 +366,7 @@ class _BoxContext:
         eroded = ndimage.binary_erosion(self.body, structure=plane4, border_value=1)
         return np.asarray(self.body & ~eroded)
 
+    @functools.cached_property
     def quick_background_hu(self) -> float:
         """Median matched-filtered soft tissue in the box (below threshold, above air)."""
         sub = (slice(None), slice(None, None, 2), slice(None, None, 2))  # every 4th voxel
@@ -341,8 +377,8 @@ class _BoxContext:
 
 def _split(
     smooth: NDArray[Any], cmask: NDArray[np.bool_], h: float
-) -> list[NDArray[np.bool_]] | None:
-    """Watershed parts of ``cmask`` around its summits of prominence >= ``h`` (None if one)."""
+) -> tuple[NDArray[np.intp], int] | None:
+    """Watershed labels of ``cmask`` around its summits of prominence >= ``h`` (None if one)."""
     from skimage.morphology import h_maxima
     from skimage.segmentation import watershed
 
@@ -352,38 +388,33 @@ def _split(
     markers, n = ndimage.label(tops, structure=np.ones((3, 3, 3), bool))
     if n < 2:
         return None
-    parts = watershed(-img, markers, mask=cmask)
-    return [parts == k for k in range(1, n + 1)]
+    return np.asarray(watershed(-img, markers, mask=cmask), dtype=np.intp), int(n)
 
 
 def _merge_shoulders(
-    image: NDArray[Any], parts: list[NDArray[np.bool_]], *, planar: bool
-) -> list[NDArray[np.bool_]]:
+    image: NDArray[Any], labels: NDArray[np.intp], n: int, *, planar: bool
+) -> tuple[NDArray[np.intp], int]:
     """Merge each part whose brightest voxel climbs to a summit inside another part.
 
     A watershed part without a summit of its own is the shoulder of its neighbour (smoothing
-    across the edge of a component can lend a slope a marker of its own).
+    across the edge of a component can lend a slope a marker of its own). Returns the
+    relabelled parts (1..m) and their number.
     """
-    owner = np.zeros(image.shape, dtype=np.intp)
-    for i, part in enumerate(parts, start=1):
-        owner[part] = i
-    parent = list(range(len(parts) + 1))
+    parent = list(range(n + 1))
 
     def root(i: int) -> int:
         while parent[i] != i:
             i = parent[i]
         return i
 
-    for i, part in enumerate(parts, start=1):
-        start = np.argwhere(part)[int(np.argmax(image[part]))]
-        j = int(owner[tuple(_climb(image, start, planar=planar))])
+    starts = ndimage.maximum_position(image, labels, index=np.arange(1, n + 1))
+    for i, start in enumerate(starts, start=1):
+        j = int(labels[tuple(_climb(image, np.asarray(start, dtype=np.intp), planar=planar))])
         if j and root(j) != root(i):
             parent[root(i)] = root(j)
-    groups: dict[int, NDArray[np.bool_]] = {}
-    for i, part in enumerate(parts, start=1):
-        r = root(i)
-        groups[r] = groups[r] | part if r in groups else part.copy()
-    return list(groups.values())
+    roots = np.array([0] + [root(i) for i in range(1, n + 1)])
+    _, new = np.unique(roots, return_inverse=True)  # root 0 (background) stays 0
+    return np.asarray(new[labels], dtype=np.intp), int(new.max())
 
 
 def _measure_component(
@@ -411,17 +442,31 @@ def _measure_component(
     cmask = np.zeros(ctx.hb.shape, dtype=bool)
     cmask[tuple(lv.T)] = True
     span_mm = (lv.max(axis=0) - lv.min(axis=0)) * np.asarray(spacing)
-    parts = None
+    split = None
     if len(vox) >= 4 and (near_bone or float(span_mm.max()) > config.max_size_mm):
-        parts = _split(ctx.smooth, cmask, config.bone_dip_sd * sigma_smooth_hu)
-    if parts is None:
-        parts = [cmask]
-    else:
-        parts = _merge_shoulders(ctx.valley, parts, planar=_planar(spacing, config))
+        split = _split(ctx.smooth, cmask, config.bone_dip_sd * sigma_smooth_hu)
+    if split is not None:
+        split = _merge_shoulders(ctx.valley, *split, planar=_planar(spacing, config))
+    if split is None or split[1] < 2:
+        pv = np.argwhere(cmask) + ctx.offset
+        return [_measure(scan, layers, config, label, pv, cmask, ctx, voxel_mm3, sigma_smooth_hu)]
+    # each part is measured in its own small box (a component glued along a bone surface can
+    # span most of the face)
+    labels, _ = split
+    pad = _box_pad(spacing)
     out = []
-    for part in parts:
-        pv = np.argwhere(part) + ctx.offset
-        out.append(_measure(scan, layers, config, label, pv, part, ctx, voxel_mm3, sigma_smooth_hu))
+    for k, sl in enumerate(ndimage.find_objects(labels), start=1):
+        if sl is None:
+            continue
+        sub_box = (
+            slice(max(sl[0].start - pad[0], 0), min(sl[0].stop + pad[0], labels.shape[0])),
+            slice(max(sl[1].start - pad[1], 0), min(sl[1].stop + pad[1], labels.shape[1])),
+            slice(max(sl[2].start - pad[2], 0), min(sl[2].stop + pad[2], labels.shape[2])),
+        )
+        sub = ctx.sub(sub_box)
+        part = labels[sub_box] == k
+        pv = np.argwhere(part) + sub.offset
+        out.append(_measure(scan, layers, config, label, pv, part, sub, voxel_mm3, sigma_smooth_hu))
     return out
 
 
@@ -448,7 +493,7 @@ def _measure(
         offset,
         config,
         sigma_smooth_hu=ctx.valley_sigma_hu,
-        background_hu=ctx.quick_background_hu(),
+        background_hu=ctx.quick_background_hu,
         planar=_planar(spacing, config),
     )
     if attached and ctx.valley is not ctx.hb and ctx.raw_sigma_hu is not None:
@@ -461,7 +506,7 @@ def _measure(
             offset,
             config,
             sigma_smooth_hu=ctx.raw_sigma_hu,
-            background_hu=ctx.quick_background_hu(),
+            background_hu=ctx.quick_background_hu,
             planar=_planar(spacing, config),
             dip_fraction=config.bone_raw_dip_fraction,
         )
@@ -484,6 +529,19 @@ def _measure(
             reason="bone_partial_volume",
             status="rejected",
         )
+    # voxels that drain to bone (their steepest ascent ends in it) are the bone's slope glued
+    # onto the nodule: they are not part of it
+    drains = layers.sample(
+        "bone_dist_mm",
+        _climb_many(ctx.valley, lv, planar=_planar(spacing, config)) + offset,
+    )
+    own = drains > 0.0
+    if 0 < int(own.sum()) < len(lv):
+        vox, lv = vox[own], lv[own]
+        cmask = np.zeros_like(cmask)
+        cmask[tuple(lv.T)] = True
+        values = hb[cmask]
+        peak = float(values.max())
     body, fine_depth, outer = ctx.body, ctx.fine_depth, ctx.outer
     outside_air, cavity_air = ctx.outside_air, ctx.cavity_air
     grown = ndimage.binary_dilation(cmask, structure=np.ones((3, 3, 3), bool))
@@ -501,17 +559,11 @@ def _measure(
     centroid_lps = (lps * w[:, None]).sum(axis=0) / w.sum()
     centroid_idx = (vox * w[:, None]).sum(axis=0) / w.sum()
     n = len(vox)
-    if n >= 2:
-        cov = np.cov((lps - lps.mean(axis=0)).T)
-        ev = np.sort(np.clip(np.linalg.eigvalsh(cov), 0.0, None))[::-1]
-        vox_var = np.array(spacing) ** 2 / 12.0
-        ev = ev + float(np.mean(vox_var))
-        elongation = float(np.sqrt(ev[0] / ev[-1]))
-        axis = np.linalg.eigh(cov)[1][:, -1]
-        proj = (lps - lps.mean(axis=0)) @ axis
-        extent = float(proj.max() - proj.min())
-    else:
-        elongation, extent = 1.0, 0.0
+    elongation, extent = _shape(lps, spacing)
+    # the bright core (above half the contrast): a nodule touching a faint enhancing vessel
+    # or skin fold keeps a compact core, a vessel stays long
+    core = values >= bg + 0.5 * (peak - bg)
+    core_elongation, core_extent = _shape(lps[core], spacing)
     volume = n * voxel_mm3
     diameter = float((6.0 * volume / np.pi) ** (1.0 / 3.0))
     ci = np.clip(np.round(centroid_idx - offset).astype(int), 0, np.array(hb.shape) - 1)
@@ -539,6 +591,8 @@ def _measure(
         "depth_mm": depth_mm,
         "extent_mm": extent,
         "elongation": elongation,
+        "core_elongation": core_elongation,
+        "core_extent_mm": core_extent,
         "bone_dist_mm": float(layers.sample("bone_dist_mm", vox).min()),
         "attached_to_bone": False,
         "rim_fraction": float(outer[cmask].mean()),
@@ -573,6 +627,25 @@ def _climb(image: NDArray[Any], start: NDArray[np.intp], *, planar: bool) -> NDA
         if vals[k] <= image[tuple(p)]:
             break
         p = nb[k]
+    return p
+
+
+def _climb_many(image: NDArray[Any], starts: NDArray[np.intp], *, planar: bool) -> NDArray[np.intp]:
+    """:func:`_climb` from many starts at once (vectorised steepest ascent)."""
+    p = np.array(starts, dtype=np.intp, copy=True)
+    if len(p) == 0:
+        return p
+    hi = np.asarray(image.shape) - 1
+    steps = _steps(planar)
+    rows = np.arange(len(p))
+    for _ in range(image.size):
+        nb = np.clip(p[:, None, :] + steps[None, :, :], 0, hi)
+        vals = image[nb[..., 0], nb[..., 1], nb[..., 2]]
+        k = np.argmax(vals, axis=1)
+        up = vals[rows, k] > image[p[:, 0], p[:, 1], p[:, 2]]
+        if not up.any():
+            break
+        p[up] = nb[rows, k][up]
     return p
 
 
@@ -633,6 +706,18 @@ def _attached_to_bone(
     if leaves:
         log.debug("bone slope at %s: runs out of the box along bone", start + offset)
     return leaves
+
+
+def _shape(lps: NDArray[Any], spacing: tuple[float, float, float]) -> tuple[float, float]:
+    """(elongation, extent in mm) of a voxel set: principal-axis ratio and length."""
+    if len(lps) < 2:
+        return 1.0, 0.0
+    cov = np.cov((lps - lps.mean(axis=0)).T)
+    ev = np.sort(np.clip(np.linalg.eigvalsh(cov), 0.0, None))[::-1]
+    ev = ev + float(np.mean(np.array(spacing) ** 2 / 12.0))
+    axis = np.linalg.eigh(cov)[1][:, -1]
+    proj = (lps - lps.mean(axis=0)) @ axis
+    return float(np.sqrt(ev[0] / ev[-1])), float(proj.max() - proj.min())
 
 
 def _solidity(local_vox: NDArray[np.intp], spacing: tuple[float, float, float]) -> float:

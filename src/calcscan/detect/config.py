@@ -35,7 +35,7 @@ class DetectConfig:
     body_threshold_hu : float
         Tissue/air threshold of the body mask.
     bone_threshold_hu : float
-        Bone threshold (coarse grid) before the bone is peeled off the candidates.
+        Bone threshold of the coarse-grid bone mask.
     bone_min_volume_mm3 : float
         Smallest bone component (smaller bright objects may be nodules).
     bone_opening_mm : float
@@ -45,7 +45,8 @@ class DetectConfig:
         Bone pieces cut off by the opening of the coarse bone mask stay bone when at least this
         large (a 4 mm nodule is ~34 mm3; blurred on the coarse grid somewhat more).
     bone_margin_mm : float
-        Shell around bone peeled off the candidate mask (bone partial volume).
+        Extra shell around the coarse bone mask left out of the candidate mask (0: only the
+        coarse bone itself; bone partial volume is told apart by the valley test instead).
     bone_dip_sd : float
         A nodule next to bone must be separated from it by a valley at least this many noise
         SDs (of the matched-filtered image) below its summit ...

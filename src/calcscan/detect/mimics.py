@@ -89,8 +89,8 @@ def rejection_reason(
     if m["touches_outside_air"] and m["conspicuity"] < config.definite_conspicuity:
         return "skin_air_partial_volume"
     if (
-        m["elongation"] >= config.vessel_elongation
-        and m["extent_mm"] >= config.vessel_min_extent_mm
+        m.get("core_elongation", m["elongation"]) >= config.vessel_elongation
+        and m.get("core_extent_mm", m["extent_mm"]) >= config.vessel_min_extent_mm
         and m["peak_hu"] <= config.vessel_max_peak_hu
     ):
         return "vessel"
@@ -102,9 +102,10 @@ def rejection_reason(
         return "bone_partial_volume"
     if m["diameter_mm"] > config.max_size_mm:
         return "too_large"
-    if m["extent_mm"] > config.max_size_mm:
-        # a long bar or plate in the layer: a thin bone (zygomatic arch, nasal bone edge)
-        # seen in partial volume, or a long vessel when it is not dense
+    if m.get("core_extent_mm", m["extent_mm"]) > config.max_size_mm:
+        # a long bar or plate in the layer (its bright core too, so not a nodule with a faint
+        # tail): a thin bone (zygomatic arch, nasal bone edge) seen in partial volume, or a
+        # long vessel when it is not dense
         return "bone_partial_volume" if m["peak_hu"] > config.vessel_max_peak_hu else "vessel"
     if m["depth_mm"] > config.max_depth_mm:
         return "too_deep"
