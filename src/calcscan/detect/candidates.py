@@ -100,10 +100,15 @@ def outside_components(hu: NDArray[Any], layers: TissueLayers, config: DetectCon
     """
     f = layers.factors
     s, r, c = layers.hu.shape
-    bright = (hu[: s * f[0], : r * f[1], : c * f[2]] >= config.threshold_hu).reshape(
-        s, f[0], r, f[1], c, f[2]
-    )
-    coarse = bright.any(axis=(1, 3, 5)) & ~layers.sealed
+    v = hu[: s * f[0], : r * f[1], : c * f[2]]
+    # block maxima as a running maximum of strided views (a reduction over the interleaved
+    # axes of a 6-D reshape is several times slower)
+    top = np.array(v[:: f[0], :: f[1], :: f[2]], copy=True)
+    for a in range(f[0]):
+        for b in range(f[1]):
+            for d in range(f[2]):
+                np.maximum(top, v[a :: f[0], b :: f[1], d :: f[2]], out=top)
+    coarse = (top >= config.threshold_hu) & ~layers.sealed
     if not coarse.any():
         return 0
     _, n = cc3d.connected_components(coarse.astype(np.uint8), connectivity=26, return_N=True)
