@@ -17,7 +17,7 @@ from calcscan.scan import CTScan
 
 def _forehead(slice_mm: float, *, nodule: bool) -> tuple[CTScan, tuple[float, float]]:
     """Cylinder 'head': skin surface at r = 50 mm, bone from 44.5 mm inwards."""
-    n_slices = int(round(40 / slice_mm))
+    n_slices = round(40 / slice_mm)
     shape = (n_slices, 120, 120)
     k, r, c = np.indices(shape, dtype=np.float32)
     z = k * slice_mm

@@ -131,6 +131,7 @@ def test_threshold_is_inclusive() -> None:
     hu[18:21, 14:17, 59:62] = 150.0
     hu[19, 15, 60] = 150.0
     scan = base.replace(hu=hu)
+
     def components(cfg: DetectConfig) -> int:
         rec = run_detection(scan, cfg).record
         return sum(rec.rejected.values()) + len(rec.nodules) + len(rec.possible_nodules)
