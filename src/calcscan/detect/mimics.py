@@ -41,14 +41,33 @@ REJECTION_REASONS: Final = (
 )
 
 
-def metal_points(hu: NDArray[Any], scan_to_lps: Any, config: DetectConfig) -> NDArray[np.float64]:
-    """LPS positions of metal voxels (subsampled to at most 20 000 points)."""
-    idx = np.argwhere(hu >= config.metal_threshold_hu)
+def metal_points(
+    hu: NDArray[Any], scan_to_lps: Any, config: DetectConfig
+) -> tuple[NDArray[np.float64], int]:
+    """LPS positions of metal voxels (subsampled to at most 20 000 points) and their number.
+
+    Parameters
+    ----------
+    hu : ndarray
+        Fine HU volume.
+    scan_to_lps : callable
+        Index (slice, row, col) to LPS mm, e.g. ``CTScan.index_to_lps``.
+    config : DetectConfig
+
+    Returns
+    -------
+    points : ndarray, shape (n, 3)
+    n_voxels : int
+        All voxels >= ``metal_threshold_hu`` (before subsampling).
+    """
+    hot = hu >= config.metal_threshold_hu
+    if not hot.any():
+        return np.zeros((0, 3)), 0
+    idx = np.argwhere(hot)
+    n_voxels = len(idx)
     if len(idx) > 20_000:
         idx = idx[:: len(idx) // 20_000 + 1]
-    if len(idx) == 0:
-        return np.zeros((0, 3))
-    return np.asarray(scan_to_lps(idx.astype(np.float64)), dtype=np.float64)
+    return np.asarray(scan_to_lps(idx.astype(np.float64)), dtype=np.float64), n_voxels
 
 
 def rejection_reason(

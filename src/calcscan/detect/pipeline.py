@@ -107,9 +107,9 @@ def run_detection(scan: CTScan, config: DetectConfig | None = None) -> Detection
     n_outside = outside_components(scan.hu, layers, config)
     timings["candidates"] = time.perf_counter() - t
     t = time.perf_counter()
-    metal = metal_points(scan.hu, scan.index_to_lps, config)
+    metal, n_metal = metal_points(scan.hu, scan.index_to_lps, config)
     voxel_mm3 = float(abs(np.linalg.det(scan.affine_lps[:3, :3])))
-    metal_volume = float(np.count_nonzero(scan.hu >= config.metal_threshold_hu)) * voxel_mm3
+    metal_volume = float(n_metal) * voxel_mm3
     tree = cKDTree(metal) if len(metal) else None
     rejected: Counter[str] = Counter()
     if n_outside:

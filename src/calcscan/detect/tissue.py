@@ -21,7 +21,14 @@ from scipy import ndimage
 from calcscan.detect.config import DetectConfig
 from calcscan.threads import kernel_threads
 
-__all__ = ["TissueLayers", "block_mean", "coarse_factors", "compute_tissue", "estimate_noise"]
+__all__ = [
+    "TissueLayers",
+    "block_mean",
+    "block_stats",
+    "coarse_factors",
+    "compute_tissue",
+    "estimate_noise",
+]
 
 log = logging.getLogger(__name__)
 
@@ -48,20 +55,62 @@ def block_mean(volume: NDArray[Any], factors: tuple[int, int, int]) -> FloatArra
     -------
     ndarray of float32, shape ``shape // factors``
     """
+    return block_stats(volume, factors)[0]
+
+
+def block_stats(
+    volume: NDArray[Any], factors: tuple[int, int, int], *, slab: int = 2
+) -> tuple[FloatArray, FloatArray]:
+    """Mean and maximum over non-overlapping blocks, in one pass over the volume.
+
+    The volume is read a few slices at a time (``slab`` blocks along the slice axis), so the
+    strided views of one slab stay in the CPU cache while both reductions read them; within a
+    slab the columns are reduced first, then the rows (separable: far fewer passes over memory
+    than one strided view per offset inside the block).
+
+    Parameters
+    ----------
+    volume : ndarray, shape (n_slices, n_rows, n_cols)
+    factors : tuple of int
+        Block size per axis.
+    slab : int
+        Blocks along the slice axis per chunk.
+
+    Returns
+    -------
+    (ndarray, ndarray) of float32, shape ``shape // factors``
+        Block means and block maxima (a partial block at the far edge is dropped).
+    """
     fs, fr, fc = factors
     s, r, c = (n // f for n, f in zip(volume.shape, factors, strict=True))
-    v = volume[: s * fs, : r * fr, : c * fc]
-    if factors == (1, 1, 1):
-        return np.asarray(v, dtype=np.float32)
-    # sum of strided views (one per offset inside the block): far faster than a reduction over
-    # the interleaved axes of a 6-D reshape
-    out = np.zeros((s, r, c), dtype=np.float32)
-    for a in range(fs):
-        for b in range(fr):
-            for d in range(fc):
-                out += v[a::fs, b::fr, d::fc]
-    out *= np.float32(1.0 / (fs * fr * fc))
-    return out
+    mean = np.empty((s, r, c), dtype=np.float32)
+    top = np.empty((s, r, c), dtype=np.float32)
+    scale = np.float32(1.0 / (fs * fr * fc))
+    for k0 in range(0, s, slab):
+        k1 = min(k0 + slab, s)
+        v = np.asarray(volume[k0 * fs : k1 * fs, : r * fr, : c * fc], dtype=np.float32)
+        # columns
+        csum = np.array(v[:, :, ::fc], copy=True)
+        cmax = np.array(csum, copy=True)
+        for d in range(1, fc):
+            view = v[:, :, d::fc]
+            csum += view
+            np.maximum(cmax, view, out=cmax)
+        # rows
+        rsum = np.array(csum[:, ::fr], copy=True)
+        rmax = np.array(cmax[:, ::fr], copy=True)
+        for b in range(1, fr):
+            rsum += csum[:, b::fr]
+            np.maximum(rmax, cmax[:, b::fr], out=rmax)
+        # slices
+        msum = rsum[::fs].copy()
+        mmax = rmax[::fs].copy()
+        for a in range(1, fs):
+            msum += rsum[a::fs]
+            np.maximum(mmax, rmax[a::fs], out=mmax)
+        mean[k0:k1] = msum * scale
+        top[k0:k1] = mmax
+    return mean, top
 
 
 def _dist(mask: BoolArray, spacing: tuple[float, float, float]) -> FloatArray:
@@ -75,6 +124,37 @@ def _dist(mask: BoolArray, spacing: tuple[float, float, float]) -> FloatArray:
         ),
         dtype=np.float32,
     )
+
+
+def _ball_offsets(spacing: tuple[float, float, float], radius_mm: float) -> NDArray[np.intp]:
+    """Grid offsets (slice, row, col) within ``radius_mm`` of the origin, origin excluded."""
+    sp = np.asarray(spacing, dtype=np.float64)
+    n = np.floor(radius_mm / sp).astype(int)
+    grid = np.mgrid[-n[0] : n[0] + 1, -n[1] : n[1] + 1, -n[2] : n[2] + 1].reshape(3, -1).T
+    d = np.sqrt(((grid * sp) ** 2).sum(axis=1))
+    return np.asarray(grid[(d <= radius_mm) & grid.any(axis=1)], dtype=np.intp)
+
+
+def _dilate(mask: BoolArray, spacing: tuple[float, float, float], radius_mm: float) -> BoolArray:
+    """Voxels within ``radius_mm`` (Euclidean, anisotropic) of a True voxel of ``mask``.
+
+    The same set as ``distance(~mask) <= radius_mm`` with the array border not counted as
+    background, as an OR of shifted copies: for the few-voxel radii used here that is several
+    times faster than a distance transform or ``scipy.ndimage.binary_dilation``.
+    """
+    out = np.array(mask, dtype=bool, copy=True)
+    shape = mask.shape
+    for off in _ball_offsets(spacing, radius_mm):
+        dst = tuple(slice(max(o, 0), n - max(-o, 0)) for o, n in zip(off, shape, strict=True))
+        src = tuple(slice(max(-o, 0), n - max(o, 0)) for o, n in zip(off, shape, strict=True))
+        out[dst] |= mask[src]
+    return out
+
+
+def _erode(mask: BoolArray, spacing: tuple[float, float, float], radius_mm: float) -> BoolArray:
+    """Voxels of ``mask`` with no False voxel within ``radius_mm`` (``distance(mask) >
+    radius_mm``, border not background)."""
+    return np.asarray(mask & ~_dilate(~mask, spacing, radius_mm))
 
 
 def _inplane_summits(values: FloatArray, mask: BoolArray) -> BoolArray:
@@ -96,6 +176,28 @@ def _inplane_summits(values: FloatArray, mask: BoolArray) -> BoolArray:
     return out
 
 
+def _fill_holes(mask: BoolArray, *, planar: bool = False) -> BoolArray:
+    """``mask`` plus every background region that does not reach the edge of the array.
+
+    The same as ``scipy.ndimage.binary_fill_holes`` (background 6-connected in 3-D; with
+    ``planar``, slice by slice with 4-connected background), by labelling the background once.
+    """
+    background = ~mask
+    if planar:
+        structure = np.zeros((3, 3, 3), dtype=bool)
+        structure[1] = ndimage.generate_binary_structure(2, 1)
+        labels, _ = ndimage.label(background, structure=structure)
+        edge = [labels[:, [0, -1], :], labels[:, :, [0, -1]]]
+    else:
+        labels = cc3d.connected_components(background.view(np.uint8), connectivity=6)
+        edge = [labels[[0, -1]], labels[:, [0, -1]], labels[:, :, [0, -1]]]
+    outside = np.zeros(int(labels.max()) + 1, dtype=bool)
+    for e in edge:
+        outside[np.unique(e)] = True
+    outside[0] = False
+    return np.asarray(~outside[labels])
+
+
 def _largest_component(mask: BoolArray) -> BoolArray:
     if not mask.any():
         return mask
@@ -115,6 +217,8 @@ class TissueLayers:
         Coarse voxel spacing.
     hu : ndarray
         Coarse (block-mean) HU.
+    hu_max : ndarray
+        Block maxima of the fine HU (same grid).
     body : ndarray of bool
         Body without table/head holder (largest component).
     sealed : ndarray of bool
@@ -134,6 +238,7 @@ class TissueLayers:
     factors: tuple[int, int, int]
     spacing_mm: tuple[float, float, float]
     hu: FloatArray
+    hu_max: FloatArray
     body: BoolArray
     sealed: BoolArray
     depth_mm: FloatArray
@@ -184,7 +289,7 @@ def compute_tissue(
     factors = coarse_factors(spacing_mm, config.coarse_grid_mm)
     sp = tuple(float(s * f) for s, f in zip(spacing_mm, factors, strict=True))
     spacing = (sp[0], sp[1], sp[2])
-    chu = block_mean(hu, factors)
+    chu, chu_max = block_stats(hu, factors)
     # work inside the bounding box of the largest tissue component (plus room for sealing):
     # the air around the head is most of a head CT's field of view
     crop = _body_box(chu > config.body_threshold_hu, spacing, config.seal_radius_mm + 3.0)
@@ -195,7 +300,7 @@ def compute_tissue(
         out = np.full(chu.shape, fill, dtype=arr.dtype)
         out[crop] = arr
         full[name] = out
-    return TissueLayers(factors=factors, spacing_mm=spacing, hu=chu, **full)
+    return TissueLayers(factors=factors, spacing_mm=spacing, hu=chu, hu_max=chu_max, **full)
 
 
 def _body_box(
@@ -224,20 +329,17 @@ def _tissue_maps(
     """Body, sealed body, depth, bone, bone distance, protrusion and cavity air of ``chu``."""
     tissue = chu > config.body_threshold_hu
     # cut thin bridges to the table/head holder before keeping the largest component
-    core = _dist(tissue, spacing) > 1.6
+    core = _erode(tissue, spacing, 1.6)
     body = _largest_component(core)
     if body.any():
-        body = (_dist(~body, spacing) <= 2.0) & tissue
+        body = _dilate(body, spacing, 2.0) & tissue
         body = _largest_component(body)
     # seal openings (closing) and fill internal air
     r = config.seal_radius_mm
-    dilated = _dist(~body, spacing) <= r
-    closed = _dist(dilated, spacing) > r
+    dilated = _dilate(body, spacing, r)
+    closed = _erode(dilated, spacing, r)
     closed |= body
-    sealed = ndimage.binary_fill_holes(closed)
-    for k in range(sealed.shape[0]):
-        sealed[k] = ndimage.binary_fill_holes(sealed[k])
-    sealed = np.asarray(sealed, dtype=bool)
+    sealed = _fill_holes(_fill_holes(closed), planar=True)
     depth = _dist(sealed, spacing)
     depth[~sealed] = 0.0
     cavity_air = sealed & (chu <= config.body_threshold_hu)
@@ -260,8 +362,8 @@ def _tissue_maps(
         # thin plates near the skin (nasal bones, sinus walls) drop out too and are put back
         # below when they are large pieces
         r_open = max(config.bone_opening_mm, 1.5 * max(spacing[1:]))
-        core = _dist(bone, spacing) > r_open
-        opened = (_dist(~core, spacing) <= r_open) & bone if core.any() else core
+        core = _erode(bone, spacing, r_open)
+        opened = _dilate(core, spacing, r_open) & bone if core.any() else core
         if opened.any():
             labels, n = cc3d.connected_components(
                 opened.astype(np.uint8), connectivity=26, return_N=True
@@ -278,7 +380,7 @@ def _tissue_maps(
         if removed.any():
             rind = np.zeros_like(removed)
             if opened.any():
-                rind = removed & (_dist(~opened, spacing) <= 1.01 * max(spacing[1:]))
+                rind = removed & _dilate(opened, spacing, 1.01 * max(spacing[1:]))
             standing = removed & ~rind
             labels, n = cc3d.connected_components(
                 standing.astype(np.uint8), connectivity=6, return_N=True
@@ -292,7 +394,7 @@ def _tissue_maps(
             # a nodule): there it is left to the candidates' distinct-peak test
             small = standing & ~big_pieces
             if small.any():
-                rind &= ~(_dist(~small, spacing) <= 1.01 * max(spacing[1:]))
+                rind &= ~_dilate(small, spacing, 1.01 * max(spacing[1:]))
             # a rind voxel brighter than its in-plane neighbours is the summit of a blob on
             # the bone (a nodule one or two coarse voxels wide), not the bone's surface
             opened |= rind & ~_inplane_summits(chu, rind)
@@ -301,7 +403,7 @@ def _tissue_maps(
     # protrusions: sealed minus its opening
     rp = config.protrusion_radius_mm
     eroded = depth > rp
-    opened = (_dist(~eroded, spacing) <= rp) if eroded.any() else eroded
+    opened = _dilate(eroded, spacing, rp) if eroded.any() else eroded
     protrusion = body & ~opened
     return {
         "body": body,
