@@ -15,6 +15,7 @@ from scipy.spatial import cKDTree
 
 from calcscan.detect.candidates import Candidate
 from calcscan.detect.config import DetectConfig
+from calcscan.detect.tissue import TissueLayers
 
 __all__ = [
     "REJECTION_REASONS",
@@ -42,7 +43,7 @@ REJECTION_REASONS: Final = (
 
 
 def metal_points(
-    hu: NDArray[Any], scan_to_lps: Any, config: DetectConfig
+    hu: NDArray[Any], scan_to_lps: Any, config: DetectConfig, layers: TissueLayers | None = None
 ) -> tuple[NDArray[np.float64], int]:
     """LPS positions of metal voxels (subsampled to at most 20 000 points) and their number.
 
@@ -53,6 +54,8 @@ def metal_points(
     scan_to_lps : callable
         Index (slice, row, col) to LPS mm, e.g. ``CTScan.index_to_lps``.
     config : DetectConfig
+    layers : TissueLayers, optional
+        When given, only blocks whose maximum reaches the threshold are read.
 
     Returns
     -------
@@ -60,10 +63,12 @@ def metal_points(
     n_voxels : int
         All voxels >= ``metal_threshold_hu`` (before subsampling).
     """
-    hot = hu >= config.metal_threshold_hu
-    if not hot.any():
+    if layers is not None:
+        idx = layers.voxels_at_least(hu, config.metal_threshold_hu)
+    else:
+        idx = np.argwhere(hu >= config.metal_threshold_hu)
+    if len(idx) == 0:
         return np.zeros((0, 3)), 0
-    idx = np.argwhere(hot)
     n_voxels = len(idx)
     if len(idx) > 20_000:
         idx = idx[:: len(idx) // 20_000 + 1]

@@ -11,10 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
 from calcscan.detect.landmarks import FaceFrame
-from calcscan.detect.tissue import TissueLayers
+from calcscan.detect.tissue import TissueLayers, fill_holes
 from calcscan.scan import CTScan
 
 __all__ = ["QCResult", "run_qc"]
@@ -50,7 +49,6 @@ def _is_head(layers: TissueLayers, frame: FaceFrame) -> tuple[bool, dict[str, An
     sp = layers.spacing_mm
     pix_mm2 = sp[1] * sp[2]
     widths = []
-    brain_slices = 0
     for k in range(layers.sealed.shape[0]):
         body = layers.sealed[k]
         if not body.any():
@@ -58,11 +56,9 @@ def _is_head(layers: TissueLayers, frame: FaceFrame) -> tuple[bool, dict[str, An
         rows = np.flatnonzero(body.any(axis=1))
         cols = np.flatnonzero(body.any(axis=0))
         widths.append(max((rows[-1] - rows[0] + 1) * sp[1], (cols[-1] - cols[0] + 1) * sp[2]))
-        bone = layers.bone[k]
-        if bone.any():
-            inside = ndimage.binary_fill_holes(bone) & ~bone
-            if inside.sum() * pix_mm2 >= _MIN_BRAIN_AREA_MM2:
-                brain_slices += 1
+    # slices where the bone encloses a brain-sized area (holes filled slice by slice)
+    inside = fill_holes(layers.bone, planar=True) & ~layers.bone
+    brain_slices = int(np.count_nonzero(inside.sum(axis=(1, 2)) * pix_mm2 >= _MIN_BRAIN_AREA_MM2))
     max_width = float(max(widths)) if widths else 0.0
     head = max_width <= _MAX_HEAD_WIDTH_MM and (brain_slices >= 1 or frame.method == "globes")
     return head, {"max_body_width_mm": max_width, "skull_ring_slices": brain_slices}

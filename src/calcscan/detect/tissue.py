@@ -28,6 +28,7 @@ __all__ = [
     "coarse_factors",
     "compute_tissue",
     "estimate_noise",
+    "fill_holes",
 ]
 
 log = logging.getLogger(__name__)
@@ -176,11 +177,22 @@ def _inplane_summits(values: FloatArray, mask: BoolArray) -> BoolArray:
     return out
 
 
-def _fill_holes(mask: BoolArray, *, planar: bool = False) -> BoolArray:
+def fill_holes(mask: BoolArray, *, planar: bool = False) -> BoolArray:
     """``mask`` plus every background region that does not reach the edge of the array.
 
     The same as ``scipy.ndimage.binary_fill_holes`` (background 6-connected in 3-D; with
-    ``planar``, slice by slice with 4-connected background), by labelling the background once.
+    ``planar``, slice by slice with 4-connected background), by labelling the background once
+    instead of growing it from the border.
+
+    Parameters
+    ----------
+    mask : ndarray of bool, shape (n_slices, n_rows, n_cols)
+    planar : bool
+        Fill each slice on its own (holes open to another slice are still filled).
+
+    Returns
+    -------
+    ndarray of bool
     """
     background = ~mask
     if planar:
@@ -252,6 +264,35 @@ class TissueLayers:
         f = np.asarray(self.factors)
         idx = (np.asarray(fine_index) // f).astype(np.intp)
         return np.asarray(np.clip(idx, 0, np.asarray(self.hu.shape) - 1), dtype=np.intp)
+
+    def voxels_at_least(self, hu: NDArray[Any], threshold_hu: float) -> NDArray[np.intp]:
+        """Fine indices (C order, as ``np.argwhere``) of the voxels of ``hu`` >= threshold.
+
+        Only the blocks whose maximum reaches the threshold are read, plus the partial blocks
+        at the far edges that the coarse grid drops.
+        """
+        f = self.factors
+        s, r, c = self.hu_max.shape
+        found = []
+        cells = np.argwhere(self.hu_max >= threshold_hu)
+        if len(cells):
+            fine = hu[: s * f[0], : r * f[1], : c * f[2]].reshape(s, f[0], r, f[1], c, f[2])
+            blocks = fine[cells[:, 0], :, cells[:, 1], :, cells[:, 2], :] >= threshold_hu
+            cell, a, b, d = np.nonzero(blocks)
+            found.append(cells[cell] * np.asarray(f) + np.stack([a, b, d], axis=1))
+        # the edges the coarse grid drops: slices beyond s*f0, then rows, then columns
+        edges = [
+            ((slice(s * f[0], None), slice(None), slice(None)), (s * f[0], 0, 0)),
+            ((slice(0, s * f[0]), slice(r * f[1], None), slice(None)), (0, r * f[1], 0)),
+            ((slice(0, s * f[0]), slice(0, r * f[1]), slice(c * f[2], None)), (0, 0, c * f[2])),
+        ]
+        for box, origin in edges:
+            part = hu[box]
+            if part.size:
+                found.append(np.argwhere(part >= threshold_hu) + np.asarray(origin))
+        idx = np.concatenate(found) if found else np.zeros((0, 3), dtype=np.intp)
+        order = np.lexsort((idx[:, 2], idx[:, 1], idx[:, 0]))
+        return np.asarray(idx[order], dtype=np.intp)
 
     def sample(self, name: str, fine_index: NDArray[Any]) -> NDArray[Any]:
         """Values of the coarse map ``name`` at fine indices (nearest coarse voxel)."""
@@ -339,7 +380,7 @@ def _tissue_maps(
     dilated = _dilate(body, spacing, r)
     closed = _erode(dilated, spacing, r)
     closed |= body
-    sealed = _fill_holes(_fill_holes(closed), planar=True)
+    sealed = fill_holes(fill_holes(closed), planar=True)
     depth = _dist(sealed, spacing)
     depth[~sealed] = 0.0
     cavity_air = sealed & (chu <= config.body_threshold_hu)
@@ -460,6 +501,14 @@ def estimate_noise(
         m[: up.shape[0], : up.shape[1]] = up
         if m.sum() < 50:
             continue
+        # filter only the fat's bounding box plus the filters' reach (same values on the fat)
+        rows, cols = np.flatnonzero(m.any(axis=1)), np.flatnonzero(m.any(axis=0))
+        reach = 3 + int(np.ceil(4.0 * max(smooth_sigma_px))) + 1
+        box = (
+            slice(max(int(rows[0]) - reach, 0), int(rows[-1]) + 1 + reach),
+            slice(max(int(cols[0]) - reach, 0), int(cols[-1]) + 1 + reach),
+        )
+        sl, m = sl[box], m[box]
         local = ndimage.uniform_filter(sl, size=7)
         raw.append((sl - local)[m])
         sm = ndimage.gaussian_filter(sl, smooth_sigma_px)
