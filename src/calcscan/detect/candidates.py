@@ -102,7 +102,9 @@ def outside_components(hu: NDArray[Any], layers: TissueLayers, config: DetectCon
     coarse = (layers.hu_max >= config.threshold_hu) & ~layers.sealed
     if not coarse.any():
         return 0
-    _, n = cc3d.connected_components(coarse.astype(np.uint8), connectivity=26, return_N=True)
+    _, n = cc3d.connected_components(
+        coarse.astype(np.uint8), connectivity=26, return_N=True, binary_image=True
+    )
     return int(n)
 
 
@@ -216,7 +218,7 @@ def find_candidates(
     hi = idx.max(axis=0) + 1
     sub = np.zeros(tuple(int(v) for v in hi - lo), dtype=np.uint8)
     sub[tuple((idx - lo).T)] = 1
-    labels = cc3d.connected_components(sub, connectivity=config.connectivity)  # type: ignore[call-overload]
+    labels = cc3d.connected_components(sub, connectivity=config.connectivity, binary_image=True)  # type: ignore[call-overload]
     lab = labels[tuple((idx - lo).T)].astype(np.intp)
     n_lab = int(lab.max())
     values = hu[idx[:, 0], idx[:, 1], idx[:, 2]]

@@ -310,7 +310,9 @@ def find_globes(
     depth = layers.depth_mm[sub]
     thick = (radius >= _BLOB_MIN_RADIUS_MM) & (depth >= _DEPTH_RANGE_MM[0])
     thick &= depth <= _DEPTH_RANGE_MM[1]
-    labels, n = cc3d.connected_components(thick.astype(np.uint8), connectivity=26, return_N=True)
+    labels, n = cc3d.connected_components(
+        thick.astype(np.uint8), connectivity=26, return_N=True, binary_image=True
+    )
     if n == 0:
         return [], (y_front, extent)
     # per blob: maximum inner radius and its position (only the thick voxels are scanned)

@@ -201,7 +201,9 @@ def fill_holes(mask: BoolArray, *, planar: bool = False) -> BoolArray:
         labels, _ = ndimage.label(background, structure=structure)
         edge = [labels[:, [0, -1], :], labels[:, :, [0, -1]]]
     else:
-        labels = cc3d.connected_components(background.view(np.uint8), connectivity=6)
+        labels = cc3d.connected_components(
+            background.view(np.uint8), connectivity=6, binary_image=True
+        )
         edge = [labels[[0, -1]], labels[:, [0, -1]], labels[:, :, [0, -1]]]
     outside = np.zeros(int(labels.max()) + 1, dtype=bool)
     for e in edge:
@@ -213,7 +215,7 @@ def fill_holes(mask: BoolArray, *, planar: bool = False) -> BoolArray:
 def _largest_component(mask: BoolArray) -> BoolArray:
     if not mask.any():
         return mask
-    labels = cc3d.largest_k(mask.astype(np.uint8), k=1, connectivity=6)
+    labels = cc3d.largest_k(mask.astype(np.uint8), k=1, connectivity=6, binary_image=True)
     return np.asarray(labels > 0)
 
 
@@ -351,7 +353,7 @@ def _body_box(
     there is no tissue)."""
     if not tissue.any():
         return (slice(None), slice(None), slice(None))
-    largest = cc3d.largest_k(tissue.astype(np.uint8), k=1, connectivity=6) > 0
+    largest = cc3d.largest_k(tissue.astype(np.uint8), k=1, connectivity=6, binary_image=True) > 0
     idx = [
         np.flatnonzero(largest.any(axis=tuple(a for a in range(3) if a != ax))) for ax in range(3)
     ]
@@ -390,7 +392,7 @@ def _tissue_maps(
     bone = np.zeros_like(dense)
     if dense.any():
         labels, n = cc3d.connected_components(
-            dense.astype(np.uint8), connectivity=26, return_N=True
+            dense.astype(np.uint8), connectivity=26, return_N=True, binary_image=True
         )
         if n:
             counts = np.bincount(labels.ravel())
@@ -407,7 +409,7 @@ def _tissue_maps(
         opened = _dilate(core, spacing, r_open) & bone if core.any() else core
         if opened.any():
             labels, n = cc3d.connected_components(
-                opened.astype(np.uint8), connectivity=26, return_N=True
+                opened.astype(np.uint8), connectivity=26, return_N=True, binary_image=True
             )
             counts = np.bincount(labels.ravel())
             keep = counts * voxel_mm3 >= config.bone_min_volume_mm3
@@ -424,7 +426,7 @@ def _tissue_maps(
                 rind = removed & _dilate(opened, spacing, 1.01 * max(spacing[1:]))
             standing = removed & ~rind
             labels, n = cc3d.connected_components(
-                standing.astype(np.uint8), connectivity=6, return_N=True
+                standing.astype(np.uint8), connectivity=6, return_N=True, binary_image=True
             )
             counts = np.bincount(labels.ravel())
             big = counts * voxel_mm3 >= config.bone_piece_min_volume_mm3
