@@ -1,0 +1,108 @@
+"""The fast morphology kernels of detection give exactly what the slower library calls give."""
+
+from __future__ import annotations
+
+import edt
+import numpy as np
+import pytest
+from scipy import ndimage
+from skimage.morphology import h_maxima
+
+from calcscan.detect.candidates import _h_maxima, _merge_shoulders, _split
+from calcscan.detect.config import DetectConfig
+from calcscan.detect.tissue import (
+    _dilate,
+    _erode,
+    block_stats,
+    coarse_factors,
+    compute_tissue,
+    fill_holes,
+)
+
+SPACINGS = [(1.5, 1.435, 1.435), (1.0, 0.98, 0.98), (4.0, 0.9, 0.9), (2.0, 1.2, 1.0)]
+
+
+def _blobs(shape: tuple[int, int, int], seed: int, level: float = 0.5) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.asarray(ndimage.gaussian_filter(rng.random(shape), 1.5) > level)
+
+
+@pytest.mark.parametrize("spacing", SPACINGS)
+@pytest.mark.parametrize("radius_mm", [1.449, 1.6, 2.0, 2.5, 4.0])
+def test_dilate_and_erode_match_distance_transform(spacing, radius_mm):
+    mask = _blobs((14, 40, 36), seed=int(radius_mm * 10))
+    dist_out = edt.edt((~mask).astype(np.uint8), anisotropy=spacing, black_border=False)
+    dist_in = edt.edt(mask.astype(np.uint8), anisotropy=spacing, black_border=False)
+    np.testing.assert_array_equal(_dilate(mask, spacing, radius_mm), dist_out <= radius_mm)
+    np.testing.assert_array_equal(_erode(mask, spacing, radius_mm), dist_in > radius_mm)
+
+
+def test_dilate_of_empty_and_erode_of_full():
+    sp = (1.5, 1.4, 1.4)
+    empty = np.zeros((5, 8, 8), dtype=bool)
+    assert not _dilate(empty, sp, 3.0).any()
+    assert _erode(~empty, sp, 3.0).all()  # the array border is not background
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fill_holes_matches_scipy(seed):
+    mask = ~_blobs((12, 50, 45), seed=seed, level=0.52)
+    filled = ndimage.binary_fill_holes(mask)
+    np.testing.assert_array_equal(fill_holes(mask), filled)
+    per_slice = np.stack([ndimage.binary_fill_holes(s) for s in mask])
+    np.testing.assert_array_equal(fill_holes(mask, planar=True), per_slice)
+    assert filled.sum() > mask.sum()  # the case has holes to fill
+
+
+@pytest.mark.parametrize("h", [3.0, 10.0, 20.0])
+def test_h_maxima_matches_skimage(h):
+    rng = np.random.default_rng(int(h))
+    img = ndimage.gaussian_filter(rng.normal(size=(10, 40, 40)) * 100.0, 1.2)
+    expected = h_maxima(img, h).astype(bool)
+    np.testing.assert_array_equal(_h_maxima(img, h), expected)
+    assert expected.sum() >= 2
+
+
+def test_split_two_blobs_and_merge_shoulders():
+    img = np.zeros((9, 30, 30))
+    zz, yy, xx = np.mgrid[:9, :30, :30]
+    for cy, cx, amp in ((12, 10, 400.0), (15, 20, 300.0)):
+        img += amp * np.exp(-((zz - 4) ** 2 + (yy - cy) ** 2 + (xx - cx) ** 2) / 6.0)
+    cmask = img > 60.0
+    labels, n = _split(img, cmask, 10.0)
+    assert n == 2
+    assert labels[4, 12, 10] != labels[4, 15, 20]
+    merged, m = _merge_shoulders(img, labels, n, planar=False)
+    assert m == 2  # both parts have a summit of their own: nothing merged
+    np.testing.assert_array_equal(merged > 0, labels > 0)
+    # the same parts on an image where the second one is only the tail of the first blob
+    # (no summit of its own): it climbs into the first and is merged into it
+    one = 400.0 * np.exp(-((zz - 4) ** 2 + (yy - 12) ** 2 + (xx - 10) ** 2) / 60.0)
+    _, m2 = _merge_shoulders(one, labels, n, planar=False)
+    assert m2 == 1
+
+
+@pytest.mark.parametrize("factors", [(1, 3, 3), (2, 2, 2), (1, 1, 1), (3, 2, 1)])
+def test_block_stats_match_reshape(factors):
+    rng = np.random.default_rng(7)
+    vol = rng.integers(-1000, 2000, size=(13, 31, 29)).astype(np.float32)
+    mean, top = block_stats(vol, factors, slab=2)
+    s, r, c = (n // f for n, f in zip(vol.shape, factors, strict=True))
+    blocks = vol[: s * factors[0], : r * factors[1], : c * factors[2]].reshape(
+        s, factors[0], r, factors[1], c, factors[2]
+    )
+    np.testing.assert_allclose(mean, blocks.mean(axis=(1, 3, 5)), rtol=1e-6)
+    np.testing.assert_array_equal(top, blocks.max(axis=(1, 3, 5)))
+
+
+def test_voxels_at_least_matches_argwhere_including_the_edges():
+    rng = np.random.default_rng(3)
+    spacing = (1.5, 0.5, 0.5)
+    hu = rng.normal(0.0, 30.0, size=(11, 64, 61)).astype(np.float32)
+    hu[3:8, 10:50, 10:50] = 60.0  # a body, so the tissue maps have something to work on
+    hot = rng.random(hu.shape) < 0.002
+    hot[-1, -1, -1] = hot[5, -1, 7] = hot[2, 9, -1] = True  # in the dropped partial blocks
+    hu[hot] = 3500.0
+    layers = compute_tissue(hu, spacing, DetectConfig())
+    assert coarse_factors(spacing, 1.2) == layers.factors
+    np.testing.assert_array_equal(layers.voxels_at_least(hu, 3000.0), np.argwhere(hu >= 3000.0))
