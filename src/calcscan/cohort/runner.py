@@ -46,6 +46,9 @@ class RunSummary:
     ----------
     exit_code : int
         0 when every study was processed (or already done), 2 when some failed (CONTRACTS §5).
+    worker_cpu_s, worker_page_faults : float, int
+        CPU seconds and minor page faults of the processes running the studies, summed over
+        the studies of this run (measured around each study).
     """
 
     run_id: int
@@ -61,6 +64,7 @@ class RunSummary:
     wall_s: float = 0.0
     studies_per_minute: float | None = None
     worker_cpu_s: float = 0.0
+    worker_page_faults: int = 0
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -190,6 +194,11 @@ def run_cohort(
     ------
     UsageError
         Unreachable database, unreadable demographics CSV, bad options: before any work.
+
+    Notes
+    -----
+    Every process that runs studies (this one when serial) gets the glibc malloc settings of
+    :mod:`calcscan.cohort.malloc` (``CALCSCAN_MALLOC_TUNING=0`` turns them off).
     """
     t0 = time.perf_counter()
     n_workers = default_workers() if workers is None else int(workers)
@@ -359,6 +368,7 @@ def _consume(
             outcome = event.item
             n_done += 1
             summary.worker_cpu_s += float(outcome.get("cpu_s") or 0.0)
+            summary.worker_page_faults += int(outcome.get("page_faults") or 0)
             store_outcome(
                 store, task, outcome, digest, summary.run_id, demo, keep_identifiers, summary
             )
