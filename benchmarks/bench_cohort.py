@@ -9,10 +9,12 @@ and imports) writing into a fresh SQLite store; the result tables must be identi
 Every mode uses one BLAS/OpenMP thread per worker (set below, inherited by the commands), so
 the serial baseline is one worker too. The headline ratios use each command's whole wall
 time, worker pool start-up (spawn + imports) included; the Dask LocalCluster is started
-before its runs are timed (on a real cluster it is already running). "steady state"
-(studies/min between the first and the last stored result) is printed separately and
-labelled as such. The modes run in interleaved rounds (``--repeat``) and the fastest run of
-each mode is kept.
+before its run is timed (on a real cluster it is already running) and closed after it (idle,
+it would take CPU from the other modes). "steady state" (studies/min between the first and
+the last stored result) is printed separately and labelled as such. The modes run in
+interleaved rounds (``--repeat``) and the fastest run of each mode is kept; before each run
+the benchmark waits (``--wait-quiet``, up to 60 s) for the rest of the machine to use under
+0.15 cores.
 
 The machine is shared, so each run also reports what it measured about itself:
 - CPU s/study and page faults/study: the studies' own cost, measured around each study in the
@@ -26,7 +28,8 @@ A short machine check first times a memory-bound and a cache-resident numpy kern
 process and in two at once: a slowdown of the memory-bound kernel with two shows how much
 sharing the memory system costs on this machine (nothing calcscan can change).
 
-Usage: ``python benchmarks/bench_cohort.py [--studies N] [--workers W] [--repeat R] [--json]``
+Usage: ``python benchmarks/bench_cohort.py [--studies N] [--workers W] [--repeat R]
+[--wait-quiet S] [--json]``
 """
 
 from __future__ import annotations
@@ -139,6 +142,26 @@ def machine_check(workers: int) -> dict[str, float]:
     return out
 
 
+def others_cores(seconds: float = 1.0) -> float | None:
+    """Cores the rest of the machine uses over ``seconds`` (None off Linux)."""
+    busy0, tree0 = machine_busy_s(), tree_cpu_s()
+    time.sleep(seconds)
+    busy1, tree1 = machine_busy_s(), tree_cpu_s()
+    if busy0 is None or busy1 is None:
+        return None
+    return max(0.0, (busy1 - busy0) - (tree1 - tree0)) / seconds
+
+
+def wait_for_quiet(timeout_s: float, limit_cores: float = 0.15) -> float:
+    """Wait (up to ``timeout_s``) until other processes use under ``limit_cores``; seconds."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout_s:
+        used = others_cores()
+        if used is None or used < limit_cores:
+            break
+    return time.perf_counter() - t0
+
+
 def result_times(db: Path) -> list[float]:
     """Unix times at which the studies of a SQLite store were stored, in order."""
     import sqlite3
@@ -194,14 +217,60 @@ def timed_run(archive: Path, db: Path, options: list[str]) -> dict[str, Any]:
     }
 
 
+def pin_code(dest: Path) -> str:
+    """Run everything on the committed code: ``src/calcscan`` of HEAD extracted to ``dest``.
+
+    Others may edit the working tree while the benchmark runs (a changed detector between
+    two modes would make their tables differ). The path goes first on this process's
+    ``sys.path`` (spawned workers and the Dask cluster inherit it) and on ``PYTHONPATH`` (the
+    commands). Returns the commit, or "working tree" outside a git checkout.
+    """
+    import io
+    import subprocess
+    import sys
+    import tarfile
+
+    repo = Path(__file__).resolve().parents[1]
+    git = ["git", "-C", str(repo)]
+    try:
+        commit = subprocess.run(
+            [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        tar = subprocess.run(
+            [*git, "archive", "HEAD", "src/calcscan"], capture_output=True, check=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "working tree"
+    with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
+        archive.extractall(dest, filter="data")
+    src = str(dest / "src")
+    sys.path.insert(0, src)
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))
+    return commit
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--studies", type=int, default=80)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=2, help="rounds; the best of each is kept")
+    ap.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=60.0,
+        help="before each run, wait up to this many seconds for other processes to use "
+        "under 0.15 cores (0: do not wait)",
+    )
+    ap.add_argument(
+        "--worktree",
+        action="store_true",
+        help="run the working tree's code (default: the committed code of HEAD)",
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     load_before = os.getloadavg()[0]
+    pinned = tempfile.TemporaryDirectory(prefix="calcscan-bench-code-")
+    code = "working tree" if args.worktree else pin_code(Path(pinned.name))
     check = machine_check(args.workers)
 
     from distributed import LocalCluster
@@ -219,23 +288,36 @@ def main() -> int:
         all_runs: list[dict[str, Any]] = []
         dbs = {m: root / f"{m}.db" for m in ("serial", "processes", "dask")}
 
-        def keep_best(mode: str, run: dict[str, Any]) -> None:
+        def keep_best(mode: str, run: dict[str, Any], waited_s: float) -> None:
+            run["waited_for_quiet_s"] = waited_s
             all_runs.append(run)
             if mode not in results or run["wall_s"] < results[mode]["wall_s"]:
                 results[mode] = run
 
-        with LocalCluster(
-            n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster:
-            for _ in range(args.repeat):  # interleaved rounds; best of each mode is kept
-                for mode, options in (
-                    ("serial", ["--workers", "1"]),
-                    ("processes", ["--workers", str(args.workers)]),
-                    ("dask", ["--scheduler", cluster.scheduler_address]),
-                ):
-                    keep_best(mode, timed_run(archive, dbs[mode], options))
+        for _ in range(args.repeat):  # interleaved rounds; best of each mode is kept
+            for mode, options in (
+                ("serial", ["--workers", "1"]),
+                ("processes", ["--workers", str(args.workers)]),
+            ):
+                waited = wait_for_quiet(args.wait_quiet)
+                keep_best(mode, timed_run(archive, dbs[mode], options), waited)
+            # the cluster exists only for its own runs: idle, it still uses ~0.08 cores
+            with LocalCluster(
+                n_workers=args.workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+            ) as cluster:
+                waited = wait_for_quiet(args.wait_quiet)
+                options = ["--scheduler", cluster.scheduler_address]
+                keep_best("dask", timed_run(archive, dbs["dask"], options), waited)
         tables = [read_study_table(f"sqlite:///{db}") for db in dbs.values()]
         identical = all(t.equals(tables[0]) for t in tables[1:])
+        differing = sorted(
+            {str(c) for t in tables[1:] if t.shape == tables[0].shape for c in t.columns
+             if not t[c].equals(tables[0][c])}
+        )  # fmt: skip
+    pinned.cleanup()
     serial, procs, dask = results["serial"], results["processes"], results["dask"]
     speedup = serial["wall_s"] / procs["wall_s"]
     dask_overhead = dask["wall_s"] / procs["wall_s"] - 1.0
@@ -258,6 +340,8 @@ def main() -> int:
         ),
         "dask_overhead_vs_processes": dask_overhead,
         "tables_identical": identical,
+        "differing_columns": differing,
+        "code": code,
         "load_average_1min": {"before": load_before, "after": os.getloadavg()[0]},
         "targets": {"speedup_min": 1.8, "dask_overhead_max": 0.10},
     }
@@ -265,7 +349,7 @@ def main() -> int:
         print(json.dumps(report, indent=2))
         return 0 if identical else 1
     print(f"cohort of {args.studies} phantom studies (generated in {gen_s:.1f} s), "
-          f"{report['cpus']} CPUs, best of {args.repeat} rounds")  # fmt: skip
+          f"{report['cpus']} CPUs, best of {args.repeat} rounds, code {code}")  # fmt: skip
     print(f"  machine check, {args.workers} processes at once vs 1: memory-bound numpy kernel "
           f"{100 * check['memory_slowdown']:+.0f} % CPU time, cache-resident "
           f"{100 * check['cache_slowdown']:+.0f} %")  # fmt: skip
@@ -278,7 +362,8 @@ def main() -> int:
               f"{r['page_faults_per_study']:,.0f} page faults/study, "
               f"{r['cores_used']:.2f} cores busy in studies, "
               f"{r['outside_studies_cpu_s']:.1f} CPU s outside studies, "
-              f"others {others}, load {r['load_average_1min_before']:.2f} before")  # fmt: skip
+              f"others {others}, load {r['load_average_1min_before']:.2f} before "
+              f"(after waiting {r['waited_for_quiet_s']:.0f} s for quiet)")  # fmt: skip
     print(f"  speed-up, {args.workers} processes vs serial (whole runs, start-up included): "
           f"{speedup:.2f}x (target >= 1.8x)")  # fmt: skip
     if steady is not None:
@@ -290,7 +375,10 @@ def main() -> int:
         f"{100 * (report['cpu_per_study_ratio_processes_vs_serial'] - 1):+.1f} %"
     )
     print(f"  Dask overhead vs processes: {100 * dask_overhead:+.1f} % (target <= 10 %)")
-    print(f"  result tables identical across modes: {identical}")
+    print(
+        f"  result tables identical across modes: {identical}"
+        + ("" if identical else f" (columns differing: {', '.join(differing) or 'shape'})")
+    )
     busiest = max((r["others_cores"] or 0.0) for r in results.values())
     if busiest > 0.1:
         print(f"  warning: other processes used up to {busiest:.2f} cores during the kept runs, "
