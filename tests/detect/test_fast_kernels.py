@@ -106,3 +106,18 @@ def test_voxels_at_least_matches_argwhere_including_the_edges():
     layers = compute_tissue(hu, spacing, DetectConfig())
     assert coarse_factors(spacing, 1.2) == layers.factors
     np.testing.assert_array_equal(layers.voxels_at_least(hu, 3000.0), np.argwhere(hu >= 3000.0))
+
+
+@pytest.mark.parametrize("connectivity", [6, 18, 26])
+def test_sparse_labels_match_cc3d(connectivity):
+    import cc3d
+
+    from calcscan.detect.candidates import _label_voxels
+
+    mask = _blobs((12, 60, 50), seed=connectivity, level=0.58)
+    idx = np.argwhere(mask)
+    idx = idx[np.random.default_rng(0).permutation(len(idx))]  # any order
+    dense = cc3d.connected_components(mask.astype(np.uint8), connectivity=connectivity)
+    lab, n = _label_voxels(idx, connectivity)
+    np.testing.assert_array_equal(lab, dense[tuple(idx.T)])
+    assert n == int(dense.max()) > 5

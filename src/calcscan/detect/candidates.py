@@ -214,13 +214,7 @@ def find_candidates(
     idx = np.stack([ks[cell] * f[0] + a, rs[cell] * f[1] + b, cs[cell] * f[2] + d], axis=1).astype(
         np.intp
     )
-    lo = idx.min(axis=0)
-    hi = idx.max(axis=0) + 1
-    sub = np.zeros(tuple(int(v) for v in hi - lo), dtype=np.uint8)
-    sub[tuple((idx - lo).T)] = 1
-    labels = cc3d.connected_components(sub, connectivity=config.connectivity, binary_image=True)  # type: ignore[call-overload]
-    lab = labels[tuple((idx - lo).T)].astype(np.intp)
-    n_lab = int(lab.max())
+    lab, n_lab = _label_voxels(idx, config.connectivity)
     values = hu[idx[:, 0], idx[:, 1], idx[:, 2]]
     peak = np.full(n_lab + 1, -np.inf)
     np.maximum.at(peak, lab, values.astype(np.float64))
@@ -266,6 +260,49 @@ def find_candidates(
             )
         )
     return CandidateSet(out, prefiltered)
+
+
+def _label_voxels(idx: NDArray[np.intp], connectivity: int) -> tuple[NDArray[np.intp], int]:
+    """Connected components of a sparse voxel set: per-voxel labels 1..n and n.
+
+    Labels are numbered by each component's first voxel in C order, as a dense labelling
+    (``cc3d``) numbers them; the neighbour graph is built from the sorted linear indices and
+    split by ``scipy.sparse.csgraph``, so no array the size of the head is allocated for the
+    few voxels above threshold.
+
+    Parameters
+    ----------
+    idx : ndarray, shape (n, 3)
+        Distinct voxel indices, in any order.
+    connectivity : {6, 18, 26}
+    """
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(idx)
+    if n == 0:
+        return np.zeros(0, dtype=np.intp), 0
+    loc = idx - idx.min(axis=0) + 1  # a one-voxel margin: neighbour offsets never wrap
+    shape = loc.max(axis=0) + 2
+    strides = np.array([shape[1] * shape[2], shape[2], 1], dtype=np.int64)
+    lin = loc.astype(np.int64) @ strides
+    order = np.argsort(lin, kind="stable")
+    ordered = lin[order]
+    rows, cols = [], []
+    for off in _NEIGHBOURS:
+        if tuple(off) <= (0, 0, 0) or int(np.abs(off).sum()) > {6: 1, 18: 2}.get(connectivity, 3):
+            continue  # each pair once (forward offsets), within the connectivity
+        target = ordered + int(off @ strides)
+        pos = np.minimum(np.searchsorted(ordered, target), n - 1)
+        hit = ordered[pos] == target
+        rows.append(np.flatnonzero(hit))
+        cols.append(pos[hit])
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    graph = csr_matrix((np.ones(len(r), dtype=np.int8), (r, c)), shape=(n, n))
+    n_lab, labels_sorted = connected_components(graph, directed=False)
+    lab = np.empty(n, dtype=np.intp)
+    lab[order] = labels_sorted + 1
+    return lab, int(n_lab)
 
 
 def _box_pad(spacing: tuple[float, float, float]) -> list[int]:
