@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import cc3d
 import edt
@@ -212,6 +212,23 @@ def fill_holes(mask: BoolArray, *, planar: bool = False) -> BoolArray:
     return np.asarray(~outside[labels])
 
 
+def _large_components(
+    mask: BoolArray, connectivity: Literal[6, 26], voxel_mm3: float, min_volume_mm3: float
+) -> BoolArray:
+    """The components of ``mask`` of at least ``min_volume_mm3`` (labels read on ``mask`` only)."""
+    out = np.zeros(mask.shape, dtype=bool)
+    if not mask.any():
+        return out
+    labels = cc3d.connected_components(
+        mask.view(np.uint8), connectivity=connectivity, binary_image=True
+    )
+    fg = labels[mask]
+    keep = np.bincount(fg) * voxel_mm3 >= min_volume_mm3
+    keep[0] = False
+    out[mask] = keep[fg]
+    return out
+
+
 def _largest_component(mask: BoolArray) -> BoolArray:
     if not mask.any():
         return mask
@@ -391,14 +408,7 @@ def _tissue_maps(
     voxel_mm3 = float(np.prod(spacing))
     bone = np.zeros_like(dense)
     if dense.any():
-        labels, n = cc3d.connected_components(
-            dense.astype(np.uint8), connectivity=26, return_N=True, binary_image=True
-        )
-        if n:
-            counts = np.bincount(labels.ravel())
-            keep = counts * voxel_mm3 >= config.bone_min_volume_mm3
-            keep[0] = False
-            bone = keep[labels]
+        bone = _large_components(dense, 26, voxel_mm3, config.bone_min_volume_mm3)
     if bone.any():
         # open the bone (radius bone_opening_mm): a dense nodule lying on or near the bone
         # merges with it on the coarse grid, but a ball of that radius does not fit in it;
@@ -408,13 +418,7 @@ def _tissue_maps(
         core = _erode(bone, spacing, r_open)
         opened = _dilate(core, spacing, r_open) & bone if core.any() else core
         if opened.any():
-            labels, n = cc3d.connected_components(
-                opened.astype(np.uint8), connectivity=26, return_N=True, binary_image=True
-            )
-            counts = np.bincount(labels.ravel())
-            keep = counts * voxel_mm3 >= config.bone_min_volume_mm3
-            keep[0] = False
-            opened = keep[labels]
+            opened = _large_components(opened, 26, voxel_mm3, config.bone_min_volume_mm3)
         # what the opening removed stays bone when it is a large piece (zygomatic arch, nasal
         # bones, mandibular edges) rather than a nodule-sized blob, and when it is deep. The
         # removed shell right on the opened bone (surface roughness) is judged apart from what
@@ -425,13 +429,7 @@ def _tissue_maps(
             if opened.any():
                 rind = removed & _dilate(opened, spacing, 1.01 * max(spacing[1:]))
             standing = removed & ~rind
-            labels, n = cc3d.connected_components(
-                standing.astype(np.uint8), connectivity=6, return_N=True, binary_image=True
-            )
-            counts = np.bincount(labels.ravel())
-            big = counts * voxel_mm3 >= config.bone_piece_min_volume_mm3
-            big[0] = False
-            big_pieces = big[labels]
+            big_pieces = _large_components(standing, 6, voxel_mm3, config.bone_piece_min_volume_mm3)
             opened |= big_pieces
             # the rind stays bone except where it carries a small standing piece (the base of
             # a nodule): there it is left to the candidates' distinct-peak test
