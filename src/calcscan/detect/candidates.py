@@ -365,6 +365,10 @@ class _BoxContext:
         child.raw_sigma_hu = self.raw_sigma_hu
         return child
 
+    def sample_bone_dist(self, local_index: NDArray[np.intp]) -> NDArray[Any]:
+        """Coarse distance to bone (mm) at box-local fine indices."""
+        return self._layers.sample("bone_dist_mm", local_index + self.offset)
+
     @functools.cached_property
     def _air_maps(self) -> tuple[NDArray[np.bool_], NDArray[np.bool_], NDArray[np.bool_]]:
         """(body, outside air, cavity air): tissue plus anything deep inside the sealed body."""
@@ -525,20 +529,92 @@ def _measure_component(
     # span most of the face)
     labels, _ = split
     pad = _box_pad(spacing)
-    out = []
+    boxes: list[tuple[int, tuple[slice, slice, slice]]] = []
     for k, sl in enumerate(ndimage.find_objects(labels), start=1):
         if sl is None:
             continue
-        sub_box = (
-            slice(max(sl[0].start - pad[0], 0), min(sl[0].stop + pad[0], labels.shape[0])),
-            slice(max(sl[1].start - pad[1], 0), min(sl[1].stop + pad[1], labels.shape[1])),
-            slice(max(sl[2].start - pad[2], 0), min(sl[2].stop + pad[2], labels.shape[2])),
+        boxes.append(
+            (
+                k,
+                (
+                    slice(max(sl[0].start - pad[0], 0), min(sl[0].stop + pad[0], labels.shape[0])),
+                    slice(max(sl[1].start - pad[1], 0), min(sl[1].stop + pad[1], labels.shape[1])),
+                    slice(max(sl[2].start - pad[2], 0), min(sl[2].stop + pad[2], labels.shape[2])),
+                ),
+            )
         )
-        sub = ctx.sub(sub_box)
+    in_bone = _summits_in_bone(ctx, labels, boxes, planar=_planar(spacing, config))
+    out = []
+    for (k, sub_box), bone_summit in zip(boxes, in_bone, strict=True):
         part = labels[sub_box] == k
-        pv = np.argwhere(part) + sub.offset
+        offset = ctx.offset + np.array([b.start for b in sub_box])
+        pv = np.argwhere(part) + offset
+        if bone_summit:
+            # the bone test of _measure would stop at its first step (summit in bone)
+            out.append(_bone_slope(scan, label, pv, float(ctx.hb[sub_box][part].max()), voxel_mm3))
+            continue
+        sub = ctx.sub(sub_box)
         out.append(_measure(scan, layers, config, label, pv, part, sub, voxel_mm3, sigma_smooth_hu))
     return out
+
+
+def _summits_in_bone(
+    ctx: _BoxContext,
+    labels: NDArray[np.intp],
+    boxes: list[tuple[int, tuple[slice, slice, slice]]],
+    *,
+    planar: bool,
+) -> NDArray[np.bool_]:
+    """Parts whose summit lies in bone in every image :func:`_measure` would test.
+
+    For each part, the climb of :func:`_attached_to_bone` from its brightest voxel, done for
+    all parts at once with each climb kept inside the part's own box (as the per-part climb
+    is); then the same for the raw image when :func:`_measure` would also test that.
+    """
+    n = len(boxes)
+    flat = np.flatnonzero(labels)
+    lab = labels.ravel()[flat]
+    order = np.argsort(lab, kind="stable")  # C order kept within each part
+    bounds = np.searchsorted(lab[order], [k for k, _ in boxes] + [int(lab.max()) + 1])
+    lo = np.array([[b.start for b in box] for _, box in boxes], dtype=np.intp).reshape(n, 3)
+    hi = np.array([[b.stop - 1 for b in box] for _, box in boxes], dtype=np.intp).reshape(n, 3)
+    images = [ctx.valley]
+    if ctx.valley is not ctx.hb and ctx.raw_sigma_hu is not None:
+        images.append(ctx.hb)
+    result = np.ones(n, dtype=bool)
+    for image in images:
+        values = image.ravel()[flat[order]]
+        starts = np.empty((n, 3), dtype=np.intp)
+        for i in range(n):
+            a, b = bounds[i], bounds[i + 1]
+            first = order[a + int(np.argmax(values[a:b]))]  # first brightest, in C order
+            starts[i] = np.unravel_index(flat[first], labels.shape)
+        tops = _climb_many(image, starts, planar=planar, lo=lo, hi=hi)
+        result &= ctx.sample_bone_dist(tops) <= 0.0
+    return result
+
+
+def _bone_slope(
+    scan: CTScan, label: int, vox: NDArray[np.intp], peak: float, voxel_mm3: float
+) -> Candidate:
+    """A part rejected as the bone's slope, with the few measures such a part gets."""
+    centroid_idx = vox.mean(axis=0)
+    volume = len(vox) * voxel_mm3
+    return Candidate(
+        label=label,
+        voxels=vox,
+        centroid_index=centroid_idx,
+        centroid_lps_mm=scan.index_to_lps(centroid_idx[None, :])[0],
+        measures={
+            "n_voxels": len(vox),
+            "volume_mm3": volume,
+            "diameter_mm": float((6.0 * volume / np.pi) ** (1.0 / 3.0)),
+            "peak_hu": peak,
+            "attached_to_bone": True,
+        },
+        reason="bone_partial_volume",
+        status="rejected",
+    )
 
 
 def _measure(
@@ -583,23 +659,7 @@ def _measure(
         )
     if attached:
         # the slope of the bone: rejected here, without the measures a nodule needs
-        centroid_idx = vox.mean(axis=0)
-        volume = len(vox) * voxel_mm3
-        return Candidate(
-            label=label,
-            voxels=vox,
-            centroid_index=centroid_idx,
-            centroid_lps_mm=scan.index_to_lps(centroid_idx[None, :])[0],
-            measures={
-                "n_voxels": len(vox),
-                "volume_mm3": volume,
-                "diameter_mm": float((6.0 * volume / np.pi) ** (1.0 / 3.0)),
-                "peak_hu": peak,
-                "attached_to_bone": True,
-            },
-            reason="bone_partial_volume",
-            status="rejected",
-        )
+        return _bone_slope(scan, label, vox, peak, voxel_mm3)
     # voxels that drain to bone (their steepest ascent ends in it) are the bone's slope glued
     # onto the nodule: they are not part of it
     drains = layers.sample(
@@ -701,16 +761,28 @@ def _climb(image: NDArray[Any], start: NDArray[np.intp], *, planar: bool) -> NDA
     return p
 
 
-def _climb_many(image: NDArray[Any], starts: NDArray[np.intp], *, planar: bool) -> NDArray[np.intp]:
-    """:func:`_climb` from many starts at once (vectorised steepest ascent)."""
+def _climb_many(
+    image: NDArray[Any],
+    starts: NDArray[np.intp],
+    *,
+    planar: bool,
+    lo: NDArray[np.intp] | None = None,
+    hi: NDArray[np.intp] | None = None,
+) -> NDArray[np.intp]:
+    """:func:`_climb` from many starts at once (vectorised steepest ascent).
+
+    ``lo``/``hi`` (n, 3), when given, are inclusive per-start bounds: each climb then behaves
+    as :func:`_climb` on the sub-array ``image[lo:hi + 1]`` would.
+    """
     p = np.array(starts, dtype=np.intp, copy=True)
     if len(p) == 0:
         return p
-    hi = np.asarray(image.shape) - 1
+    low = np.zeros((1, 1, 3), dtype=np.intp) if lo is None else lo[:, None, :]
+    high = (np.asarray(image.shape) - 1)[None, None, :] if hi is None else hi[:, None, :]
     steps = _steps(planar)
     rows = np.arange(len(p))
     for _ in range(image.size):
-        nb = np.clip(p[:, None, :] + steps[None, :, :], 0, hi)
+        nb = np.clip(p[:, None, :] + steps[None, :, :], low, high)
         vals = image[nb[..., 0], nb[..., 1], nb[..., 2]]
         k = np.argmax(vals, axis=1)
         up = vals[rows, k] > image[p[:, 0], p[:, 1], p[:, 2]]
