@@ -274,6 +274,7 @@ def main() -> int:
         help="run the working tree's code (default: the committed code of HEAD)",
     )
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--save", type=Path, help="also write the JSON report to this file")
     args = ap.parse_args()
     load_before = os.getloadavg()[0]
     pinned = tempfile.TemporaryDirectory(prefix="calcscan-bench-code-")
@@ -357,6 +358,8 @@ def main() -> int:
         "load_average_1min": {"before": load_before, "after": os.getloadavg()[0]},
         "targets": {"speedup_min": 1.8, "dask_overhead_max": 0.10},
     }
+    if args.save:
+        args.save.write_text(json.dumps(report, indent=2) + "\n")
     if args.json:
         print(json.dumps(report, indent=2))
         return 0 if identical else 1
