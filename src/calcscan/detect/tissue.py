@@ -356,8 +356,11 @@ def compute_tissue(
     maps = _tissue_maps(chu[crop], spacing, config)
     full: dict[str, Any] = {}
     for name, arr in maps.items():
-        fill = 1e3 if name == "bone_dist_mm" else 0
-        out = np.full(chu.shape, fill, dtype=arr.dtype)
+        if name == "bone_dist_mm":
+            out = np.full(chu.shape, 1e3, dtype=arr.dtype)
+        else:
+            # zeroed pages come from the OS lazily: only the crop is written
+            out = np.zeros(chu.shape, dtype=arr.dtype)
         out[crop] = arr
         full[name] = out
     return TissueLayers(factors=factors, spacing_mm=spacing, hu=chu, hu_max=chu_max, **full)
