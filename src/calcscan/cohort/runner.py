@@ -17,18 +17,19 @@ import platform
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from calcscan import __version__
-from calcscan.cohort.demographics import Demographics, load_demographics
 from calcscan.cohort.discovery import StudyTask, expand_inputs, iter_discovery
 from calcscan.cohort.executors import EXECUTORS, DaskBackend, ProcessBackend, connect_dask
 from calcscan.cohort.header_chunks import WorkerReader
-from calcscan.cohort.persist import store_outcome, update_done_demographics
-from calcscan.cohort.store import DEFAULT_DB_URL, ResultStore, open_store
 from calcscan.cohort.stream import Event, ParallelStream, stream_serial
 from calcscan.cohort.worker import ProcessFn, detect_study
 from calcscan.errors import UsageError
+
+if TYPE_CHECKING:  # SQLAlchemy and the store load in run_cohort, after the workers start
+    from calcscan.cohort.demographics import Demographics
+    from calcscan.cohort.store import ResultStore
 
 __all__ = ["RunSummary", "config_identity", "default_workers", "run_cohort"]
 
@@ -145,7 +146,7 @@ def _mode(executor: str | None, workers: int, scheduler: str | None) -> str:
 
 def run_cohort(
     inputs: Sequence[str | os.PathLike[str]],
-    db_url: str = DEFAULT_DB_URL,
+    db_url: str | None = None,
     *,
     config: Any = None,
     demographics: str | os.PathLike[str] | None = None,
@@ -163,8 +164,9 @@ def run_cohort(
     ----------
     inputs : sequence of path-like
         Folders, zip files, NIfTI/NRRD/MHA files or manifest CSVs.
-    db_url : str
-        SQLAlchemy URL of the results store (opened and migrated before any work).
+    db_url : str, optional
+        SQLAlchemy URL of the results store (opened and migrated before any study runs);
+        default :data:`calcscan.cohort.store.DEFAULT_DB_URL`.
     config : DetectConfig or dict, optional
         Detection config (default ``DetectConfig()``); its digest keys the results.
     demographics : path-like, optional
@@ -205,18 +207,22 @@ def run_cohort(
     if n_workers < 1:
         raise UsageError(f"--workers must be at least 1, got {n_workers}")
     mode = _mode(executor, n_workers, scheduler)
-    store = open_store(db_url)
     client: Any = None
-    backend: Any = None
+    store: ResultStore | None = None
     parallel: ParallelStream | None = None
+    # local workers start first: their spawn and imports (~0.4 s) overlap the driver's set-up
+    # (store, demographics, config); no study is submitted before the store is open
+    backend: Any = ProcessBackend(n_workers) if mode == "processes" else None
     try:
+        from calcscan.cohort.demographics import load_demographics
+        from calcscan.cohort.store import DEFAULT_DB_URL, open_store
+
+        store = open_store(DEFAULT_DB_URL if db_url is None else db_url)
         if mode == "dask":
             assert scheduler is not None
             client = connect_dask(scheduler)
             backend = DaskBackend(client)
             n_workers = backend.workers
-        elif mode == "processes":
-            backend = ProcessBackend(n_workers)  # workers start up while the driver sets up
         demo = load_demographics(demographics) if demographics is not None else None
         want_accession = demo is not None and demo.key_column == "accession_number"
         n_inputs = len(expand_inputs(inputs))
@@ -299,7 +305,8 @@ def run_cohort(
             backend.close()
         if client is not None:
             client.close()
-        store.close()
+        if store is not None:
+            store.close()
 
 
 def _consume(
@@ -316,6 +323,8 @@ def _consume(
 
     Every outcome is committed (its own transaction) before the next event is looked at.
     """
+    from calcscan.cohort.persist import store_outcome, update_done_demographics
+
     totals: dict[str, float] = {}
     done_tasks: list[StudyTask] = []
     n_todo = n_done = 0
