@@ -37,6 +37,7 @@ from scipy import ndimage
 from calcscan.detect.config import DetectConfig
 from calcscan.detect.tissue import TissueLayers
 from calcscan.scan import CTScan
+from calcscan.threads import kernel_threads
 
 __all__ = [
     "Candidate",
@@ -219,14 +220,15 @@ def find_candidates(
     peak = np.full(n_lab + 1, -np.inf)
     np.maximum.at(peak, lab, values.astype(np.float64))
     possible_level = config.threshold_hu + config.possible_margin_hu
-    strong = values >= possible_level
+    near = np.zeros(n_lab + 1, dtype=bool)
+    near_voxel = layers.sample("bone_dist_mm", idx) <= _near_bone_mm(layers, config)
+    near[lab[near_voxel]] = True
+    # summits decide only for components next to bone
+    strong = (values >= possible_level) & near[lab]
     summit = np.zeros(n_lab + 1, dtype=bool)
     if strong.any():
         tops = _has_summit(hu, idx[strong], values[strong], planar=_planar(scan.spacing_mm, config))
         summit[lab[strong][tops]] = True
-    near = np.zeros(n_lab + 1, dtype=bool)
-    near_voxel = layers.sample("bone_dist_mm", idx) <= _near_bone_mm(layers, config)
-    near[lab[near_voxel]] = True
     faint = peak < possible_level
     slope = ~faint & ~summit & near
     faint[0] = slope[0] = False
@@ -426,11 +428,12 @@ def _h_maxima(image: NDArray[np.float64], h: float) -> NDArray[np.bool_]:
     if h > float(np.ptp(image)):
         return np.zeros(image.shape, dtype=bool)
     resolution = 2 * np.finfo(image.dtype).resolution * np.abs(image)
+    rec_filter = sitk.ReconstructionByDilationImageFilter()
+    rec_filter.SetFullyConnected(True)  # 26 neighbours
+    rec_filter.SetNumberOfThreads(kernel_threads())  # one per cohort worker
     rec = sitk.GetArrayFromImage(
-        sitk.ReconstructionByDilation(
-            sitk.GetImageFromArray(image - h - resolution),
-            sitk.GetImageFromArray(image),
-            True,  # fully connected: 26 neighbours
+        rec_filter.Execute(
+            sitk.GetImageFromArray(image - h - resolution), sitk.GetImageFromArray(image)
         )
     )
     return np.asarray((image - rec) >= h)
