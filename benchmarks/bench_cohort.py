@@ -205,6 +205,7 @@ def timed_run(archive: Path, db: Path, options: list[str]) -> dict[str, Any]:
         "wall_s": wall,
         "studies_per_minute": 60.0 * n / wall,
         "first_result_s": stamps[0] - start if stamps else None,
+        "after_last_result_s": start + wall - stamps[-1] if stamps else None,
         "steady_studies_per_minute": (
             60.0 * (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 2 else None
         ),
@@ -269,6 +270,11 @@ def main() -> int:
         "the cohort docs recommend for cohort clusters)",
     )
     ap.add_argument(
+        "--no-malloc-tuning",
+        action="store_true",
+        help="run with CALCSCAN_MALLOC_TUNING=0 (glibc malloc defaults), for comparison",
+    )
+    ap.add_argument(
         "--worktree",
         action="store_true",
         help="run the working tree's code (default: the committed code of HEAD)",
@@ -279,6 +285,8 @@ def main() -> int:
     load_before = os.getloadavg()[0]
     pinned = tempfile.TemporaryDirectory(prefix="calcscan-bench-code-")
     code = "working tree" if args.worktree else pin_code(Path(pinned.name))
+    if args.no_malloc_tuning:
+        os.environ["CALCSCAN_MALLOC_TUNING"] = "0"  # inherited by the commands and the cluster
     check = machine_check(args.workers)
 
     import dask
@@ -355,6 +363,7 @@ def main() -> int:
         "differing_columns": differing,
         "code": code,
         "dask_worker_profiler": args.dask_profiler,
+        "malloc_tuning": not args.no_malloc_tuning,
         "load_average_1min": {"before": load_before, "after": os.getloadavg()[0]},
         "targets": {"speedup_min": 1.8, "dask_overhead_max": 0.10},
     }
@@ -364,7 +373,8 @@ def main() -> int:
         print(json.dumps(report, indent=2))
         return 0 if identical else 1
     print(f"cohort of {args.studies} phantom studies (generated in {gen_s:.1f} s), "
-          f"{report['cpus']} CPUs, best of {args.repeat} rounds, code {code}")  # fmt: skip
+          f"{report['cpus']} CPUs, best of {args.repeat} rounds, code {code}, malloc settings "
+          f"{'glibc defaults' if args.no_malloc_tuning else 'calcscan.cohort.malloc'}")  # fmt: skip
     print(f"  machine check, {args.workers} processes at once vs 1: memory-bound numpy kernel "
           f"{100 * check['memory_slowdown']:+.0f} % CPU time, cache-resident "
           f"{100 * check['cache_slowdown']:+.0f} %")  # fmt: skip
@@ -372,7 +382,8 @@ def main() -> int:
         others = "n/a" if r["others_cores"] is None else f"{r['others_cores']:.2f} cores"
         print(f"  {mode:<10} {r['workers']} worker(s) {r['wall_s']:6.1f} s "
               f"{r['studies_per_minute']:6.1f} studies/min, first result after "
-              f"{r['first_result_s']:.1f} s")  # fmt: skip
+              f"{r['first_result_s']:.1f} s, exit {r['after_last_result_s']:.1f} s "
+              "after the last")  # fmt: skip
         print(f"{'':14}{r['cpu_s_per_study']:.3f} CPU s/study, "
               f"{r['page_faults_per_study']:,.0f} page faults/study, "
               f"{r['cores_used']:.2f} cores busy in studies, "
