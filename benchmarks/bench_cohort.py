@@ -338,9 +338,9 @@ def main() -> int:
              if not t[c].equals(tables[0][c])}
         )  # fmt: skip
     pinned.cleanup()
-    serial, procs, dask = results["serial"], results["processes"], results["dask"]
+    serial, procs, dask_run = results["serial"], results["processes"], results["dask"]
     speedup = serial["wall_s"] / procs["wall_s"]
-    dask_overhead = dask["wall_s"] / procs["wall_s"] - 1.0
+    dask_overhead = dask_run["wall_s"] / procs["wall_s"] - 1.0
     steady = None
     if serial["steady_studies_per_minute"] and procs["steady_studies_per_minute"]:
         steady = procs["steady_studies_per_minute"] / serial["steady_studies_per_minute"]
