@@ -264,6 +264,14 @@ def main() -> int:
         "under 0.15 cores (0: do not wait)",
     )
     ap.add_argument(
+        "--max-others",
+        type=float,
+        default=0.1,
+        help="a run during which other processes used more cores than this is disturbed: "
+        "it is run again (up to --attempts times) and an undisturbed run is preferred",
+    )
+    ap.add_argument("--attempts", type=int, default=3, help="tries per mode and round")
+    ap.add_argument(
         "--dask-profiler",
         action="store_true",
         help="keep Dask's statistical profiler on in the cluster's workers (default: off, as "
@@ -305,10 +313,18 @@ def main() -> int:
         all_runs: list[dict[str, Any]] = []
         dbs = {m: root / f"{m}.db" for m in ("serial", "processes", "dask")}
 
-        def keep_best(mode: str, run: dict[str, Any], waited_s: float) -> None:
-            run["waited_for_quiet_s"] = waited_s
-            all_runs.append(run)
-            if mode not in results or run["wall_s"] < results[mode]["wall_s"]:
+        def measure(mode: str, options: list[str]) -> None:
+            """Run a mode; again (up to --attempts) while others disturbed the run."""
+            for attempt in range(1, args.attempts + 1):
+                waited = wait_for_quiet(args.wait_quiet)
+                run = timed_run(archive, dbs[mode], options)
+                run.update(waited_for_quiet_s=waited, attempt=attempt)
+                run["disturbed"] = (run["others_cores"] or 0.0) > args.max_others
+                all_runs.append(run)
+                if not run["disturbed"]:
+                    break
+            old = results.get(mode)
+            if old is None or (old["disturbed"], old["wall_s"]) > (run["disturbed"], run["wall_s"]):
                 results[mode] = run
 
         for _ in range(args.repeat):  # interleaved rounds; best of each mode is kept
@@ -316,8 +332,7 @@ def main() -> int:
                 ("serial", ["--workers", "1"]),
                 ("processes", ["--workers", str(args.workers)]),
             ):
-                waited = wait_for_quiet(args.wait_quiet)
-                keep_best(mode, timed_run(archive, dbs[mode], options), waited)
+                measure(mode, options)
             # the cluster exists only for its own runs: idle, it still uses ~0.08 cores
             with (
                 dask.config.set({"distributed.worker.profile.enabled": args.dask_profiler}),
@@ -328,9 +343,7 @@ def main() -> int:
                     dashboard_address=None,
                 ) as cluster,
             ):
-                waited = wait_for_quiet(args.wait_quiet)
-                options = ["--scheduler", cluster.scheduler_address]
-                keep_best("dask", timed_run(archive, dbs["dask"], options), waited)
+                measure("dask", ["--scheduler", cluster.scheduler_address])
         tables = [read_study_table(f"sqlite:///{db}") for db in dbs.values()]
         identical = all(t.equals(tables[0]) for t in tables[1:])
         differing = sorted(
@@ -353,6 +366,7 @@ def main() -> int:
         "machine_check": check,
         "runs": results,
         "all_runs": all_runs,
+        "max_others_cores": args.max_others,
         "speedup_processes_vs_serial": speedup,
         "steady_state_speedup_processes_vs_serial": steady,
         "cpu_per_study_ratio_processes_vs_serial": (
@@ -406,8 +420,11 @@ def main() -> int:
         f"  result tables identical across modes: {identical}"
         + ("" if identical else f" (columns differing: {', '.join(differing) or 'shape'})")
     )
+    n_disturbed = sum(r["disturbed"] for r in all_runs)
+    print(f"  {len(all_runs)} runs, {n_disturbed} disturbed by other processes "
+          f"(> {args.max_others:.2f} cores) and run again")  # fmt: skip
     busiest = max((r["others_cores"] or 0.0) for r in results.values())
-    if busiest > 0.1:
+    if busiest > args.max_others:
         print(f"  warning: other processes used up to {busiest:.2f} cores during the kept runs, "
               "so these ratios are not those of a quiet machine")  # fmt: skip
     return 0 if identical else 1
