@@ -161,3 +161,34 @@ def test_acceptance_checks_pass_fail_and_unmeasured():
     assert rows["sensitivity, peak >= 200 HU"]["pass"] is True
     assert rows["max FP on any scan"]["value"] == 2.0
     assert rows["count error, miliary"]["pass"] is None
+
+
+def test_missed_nodules_get_the_fate_of_the_nearest_candidate():
+    truth = [
+        _t(1, (0, 0, 0), d=2.0),  # hit
+        _t(2, (20, 0, 0), d=2.0),  # missed: a bone-slope candidate 1.5 mm away
+        _t(3, (40, 0, 0), d=2.0),  # missed: nothing measured near it
+        _t(4, (60, 0, 0), d=0.8),  # missed but < 1 mm: fate kept, not in the >= 1 mm tally
+    ]
+    record = {
+        "nodules": [_d((0.2, 0, 0))],
+        "_candidates": [
+            {"centroid_lps_mm": [0.2, 0, 0], "fate": "definite"},
+            {"centroid_lps_mm": [21.5, 0, 0], "fate": "bone_partial_volume"},
+            {"centroid_lps_mm": [48.0, 0, 0], "fate": "vessel"},  # too far from truth 3
+            {"centroid_lps_mm": [60.5, 0, 0], "fate": "noise_spike"},
+        ],
+    }
+    o = score_scan("s", "insertion", truth, record, voxel_diagonal_mm=0.8)
+    assert [r["fate"] for r in o.rows] == [
+        None,
+        "bone_partial_volume",
+        "not_measured",
+        "noise_spike",
+    ]
+    s = summarize([o])
+    assert s["misses_ge1mm_peak200_by_fate"] == {"bone_partial_volume": 1, "not_measured": 1}
+    # a detector that reports no candidates gives no fates
+    plain = score_scan("p", "insertion", truth, {"nodules": []}, voxel_diagonal_mm=0.8)
+    assert all(r["fate"] is None for r in plain.rows)
+    assert summarize([plain])["misses_ge1mm_peak200_by_fate"] == {}

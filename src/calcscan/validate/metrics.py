@@ -9,9 +9,31 @@ from typing import Any
 import numpy as np
 
 from calcscan.phantom.truth import TruthNodule
-from calcscan.validate.matching import FAINT_PEAK_HU, SIZE_BINS_MM, match_detections
+from calcscan.validate.matching import (
+    FAINT_PEAK_HU,
+    SIZE_BINS_MM,
+    match_detections,
+    tolerance_mm,
+)
 
-__all__ = ["ScanOutcome", "Tally", "in_plane_error_mm", "score_scan", "summarize"]
+__all__ = [
+    "CANDIDATES_KEY",
+    "NOT_MEASURED",
+    "ScanOutcome",
+    "Tally",
+    "in_plane_error_mm",
+    "miss_fate",
+    "score_scan",
+    "summarize",
+]
+
+#: Optional key of a detection record (validation only, not part of the study record
+#: contract): every measured candidate as ``{"centroid_lps_mm": [...], "fate": str}``, the
+#: fate being its rejection reason, or "definite"/"possible".
+CANDIDATES_KEY = "_candidates"
+#: Fate of a missed nodule with no measured candidate near it: below threshold, outside the
+#: layer, or dropped before measuring (noise spike, the bone's slope).
+NOT_MEASURED = "not_measured"
 
 
 def in_plane_error_mm(
@@ -58,6 +80,24 @@ class ScanOutcome:
     n_counted: int = 0
 
 
+def miss_fate(
+    truth: TruthNodule, candidates: Sequence[dict[str, Any]], *, voxel_diagonal_mm: float
+) -> str:
+    """What became of a missed nodule: the fate of the nearest measured candidate within
+    twice the match tolerance (a rejection reason, or "definite"/"possible" when a detection
+    near it was matched elsewhere or fell just outside the tolerance), else
+    :data:`NOT_MEASURED`."""
+    if not candidates:
+        return NOT_MEASURED
+    t = np.asarray(truth.centroid_lps_mm, dtype=np.float64)
+    pts = np.array([c["centroid_lps_mm"] for c in candidates], dtype=np.float64)
+    dist = np.linalg.norm(pts - t, axis=1)
+    k = int(np.argmin(dist))
+    if dist[k] > 2.0 * tolerance_mm(truth, voxel_diagonal_mm):
+        return NOT_MEASURED
+    return str(candidates[k]["fate"])
+
+
 def score_scan(
     name: str,
     kind: str,
@@ -75,7 +115,8 @@ def score_scan(
     unmatched are then matched to the possible nodules, so a possible detection never takes a
     truth nodule away from a counted one. A detection matched to a faint truth nodule (rendered
     peak < ``faint_peak_hu``) is not a false positive; the faint nodule is neither hit nor miss
-    (``faint=True`` in its row).
+    (``faint=True`` in its row). When the record carries :data:`CANDIDATES_KEY`, each missed
+    nodule's row gets its ``fate`` (:func:`miss_fate`).
     """
     counted = list(record.get("nodules") or [])
     possible = list(record.get("possible_nodules") or [])
@@ -105,7 +146,10 @@ def score_scan(
             "region_detected": None if det is None else det.get("region"),
             "side_detected": None if det is None else det.get("side"),
             "in_plane_error_mm": None,
+            "fate": None,
         }
+        if det is None and CANDIDATES_KEY in record:
+            row["fate"] = miss_fate(tn, record[CANDIDATES_KEY], voxel_diagonal_mm=voxel_diagonal_mm)
         if det is not None:
             row["in_plane_error_mm"] = in_plane_error_mm(
                 tn.centroid_lps_mm, det["centroid_lps_mm"], slice_normal
@@ -142,6 +186,8 @@ def summarize(outcomes: Sequence[ScanOutcome]) -> dict[str, Any]:
         ``sensitivity_by_size`` (non-faint nodules by size bin), ``sensitivity_ge1mm_peak200``,
         ``sensitivity_peak200`` (hit = matched by a counted or possible detection), the same
         two with counted detections only (``sensitivity_counted_*``),
+        ``misses_ge1mm_peak200_by_fate`` (the first stratum's misses by :func:`miss_fate`,
+        when the records carry candidates),
         ``false_positives_per_scan`` (counted detections matching no truth; also
         ``max_false_positives``, by kind, and ``possible_unmatched_per_scan``),
         ``region_agreement`` (matched, non-faint nodules with a known region; also
@@ -156,6 +202,7 @@ def summarize(outcomes: Sequence[ScanOutcome]) -> dict[str, Any]:
     reg, side = Tally(), Tally()
     reg_kind: dict[str, Tally] = {}
     errors: list[float] = []
+    fates: dict[str, int] = {}
     n_faint = 0
     for o in outcomes:
         for r in o.rows:
@@ -175,6 +222,8 @@ def summarize(outcomes: Sequence[ScanOutcome]) -> dict[str, Any]:
             if d >= 1.0:
                 ge1.total += 1
                 ge1.hits += int(r["hit"])
+                if not r["hit"] and r.get("fate") is not None:
+                    fates[r["fate"]] = fates.get(r["fate"], 0) + 1
                 ge1_c.total += 1
                 ge1_c.hits += int(r["hit_counted"])
             if r["hit"]:
@@ -217,6 +266,7 @@ def summarize(outcomes: Sequence[ScanOutcome]) -> dict[str, Any]:
         "sensitivity_peak200": _tally(allp),
         "sensitivity_counted_ge1mm_peak200": _tally(ge1_c),
         "sensitivity_counted_peak200": _tally(allp_c),
+        "misses_ge1mm_peak200_by_fate": dict(sorted(fates.items(), key=lambda kv: (-kv[1], kv[0]))),
         "false_positives_per_scan": _mean([o.false_positives for o in outcomes]),
         "max_false_positives": max((o.false_positives for o in outcomes), default=0),
         "possible_unmatched_per_scan": _mean([o.possible_unmatched for o in outcomes]),

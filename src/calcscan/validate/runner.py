@@ -33,7 +33,7 @@ from calcscan.phantom.sites import SkinSiteSampler
 from calcscan.phantom.truth import TruthNodule
 from calcscan.scan import CTScan
 from calcscan.validate.acceptance import acceptance_checks
-from calcscan.validate.metrics import ScanOutcome, score_scan, summarize
+from calcscan.validate.metrics import CANDIDATES_KEY, ScanOutcome, score_scan, summarize
 
 __all__ = ["ACCEPTANCE_SEED", "REAL_HEADS", "ValidationRun", "default_data_dir", "run_validation"]
 
@@ -97,13 +97,19 @@ def default_data_dir() -> Path:
 
 
 def _default_detector() -> Detector:
+    """``detect`` with every measured candidate's fate added (key ``_candidates``)."""
     try:
-        from calcscan.detect import detect_scan
+        from calcscan.detect.pipeline import run_detection
     except ImportError as exc:  # pragma: no cover - only before the detector exists
         raise UsageError(f"the detector is not available ({exc}): install calcscan fully") from None
 
     def run(scan: CTScan) -> dict[str, Any]:
-        rec: dict[str, Any] = detect_scan(scan).to_dict()
+        result = run_detection(scan)
+        rec: dict[str, Any] = result.record.to_dict()
+        rec[CANDIDATES_KEY] = [
+            {"centroid_lps_mm": c.centroid_lps_mm.tolist(), "fate": c.reason or c.status}
+            for c in result.candidates
+        ]
         return rec
 
     return run

@@ -39,6 +39,14 @@ def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
         ),
         ("  counted only, peak >= 200 HU", _tally(summary["sensitivity_counted_peak200"])),
     ]
+    fates = summary.get("misses_ge1mm_peak200_by_fate") or {}
+    if fates:
+        rows.append(
+            (
+                "  misses >= 1 mm by fate",
+                ", ".join(f"{fate} {n}" for fate, n in fates.items()),
+            )
+        )
     for label, t in summary["sensitivity_by_size"].items():
         rows.append((f"sensitivity {label} (peak >= 200 HU)", _tally(t)))
     rows.append(
