@@ -95,3 +95,35 @@ def test_validate_cli_rejects_negative_trials(capsys):
         main(["validate", "--trials", "-1", "--no-real"])
     assert exc.value.code == 1
     assert "--trials" in capsys.readouterr().err
+
+
+def test_validate_on_your_own_head(tmp_path, capsys):
+    import json
+
+    from calcscan.cli.main import main
+    from calcscan.io import write_nifti
+
+    head, _ = make_head_phantom(seed=7, nodules={})  # a nodule-free head of "your scanner"
+    path = tmp_path / "my_head.nii.gz"
+    write_nifti(head, path)
+    with pytest.raises(SystemExit) as exc:
+        main(["validate", "--trials", "1", "--no-miliary", "--head", str(path), "--json"])
+    assert exc.value.code == 0
+    out = json.loads(capsys.readouterr().out)
+    kinds = {s["name"]: s["kind"] for s in out["scans"]}
+    assert kinds["my_head"] == "negative"
+    assert kinds[f"my_head+{ACCEPTANCE_SEED}"] == "insertion"
+    insertion = next(s for s in out["scans"] if s["kind"] == "insertion")
+    assert insertion["n_truth"] == 10
+    # every miss says what became of it
+    assert all(m["fate"] for m in insertion["missed"])
+
+
+def test_validate_missing_head_is_a_one_line_error(tmp_path, capsys):
+    from calcscan.cli.main import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["validate", "--no-miliary", "--trials", "0", "--head", str(tmp_path / "nope")])
+    assert exc.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert "head CT not found" in err and len(err.splitlines()) == 1

@@ -25,11 +25,18 @@ def register(app: typer.Typer) -> None:
         no_real: bool = typer.Option(False, "--no-real", help="Phantoms only."),
         no_miliary: bool = typer.Option(False, "--no-miliary", help="Skip the miliary phantom."),
         json_out: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
+        head: list[str] | None = typer.Option(  # noqa: B008 - typer's declaration style
+            None,
+            "--head",
+            help="Your own head CT without skin calcifications (repeatable): scored as a "
+            "negative and used for the insertions instead of the shared heads.",
+        ),
     ) -> None:
         """Run detect on phantoms and insertions into the real heads and print sensitivity by
         size, false positives per scan, region agreement, count error, centroid error, time.
 
-        The default seeds (>= 1000) are the acceptance seeds nobody tunes on."""
+        The default seeds (>= 1000) are the acceptance seeds nobody tunes on. With --head,
+        insertions go into your own nodule-free head CTs (validate on your scanner)."""
         from pathlib import Path
 
         from rich.table import Table
@@ -48,6 +55,7 @@ def register(app: typer.Typer) -> None:
                 miliary=not no_miliary,
                 real=not no_real,
                 on_scan=lambda name: bar.update(task, advance=1, description=name),
+                heads=head or None,
             )
         if json_out:
             print_json(result.to_dict())

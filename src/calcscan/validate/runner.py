@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,6 +115,18 @@ def _default_detector() -> Detector:
     return run
 
 
+def _named_heads(paths: Sequence[str | Path]) -> list[tuple[str, Path]]:
+    """(name, path) for user heads: the file or folder name, made unique with a suffix."""
+    out: list[tuple[str, Path]] = []
+    seen: dict[str, int] = {}
+    for p in paths:
+        path = Path(p)
+        name = path.name.removesuffix(".gz").removesuffix(".nii") or str(path)
+        seen[name] = seen.get(name, 0) + 1
+        out.append((name if seen[name] == 1 else f"{name}-{seen[name]}", path))
+    return out
+
+
 def _voxel_diagonal(scan: CTScan) -> float:
     return float(np.linalg.norm(scan.spacing_mm))
 
@@ -165,6 +177,7 @@ def run_validation(
     real: bool = True,
     detector: Detector | None = None,
     on_scan: Callable[[str], None] | None = None,
+    heads: Sequence[str | Path] | None = None,
 ) -> ValidationRun:
     """Run every scenario and return the scored scans with the summary.
 
@@ -185,6 +198,11 @@ def run_validation(
         ``scan -> record dict`` (default :func:`calcscan.detect.detect_scan`).
     on_scan : callable, optional
         Called with each scan's name when it is done (progress).
+    heads : sequence of path, optional
+        Your own head CTs *without* dermal calcifications, used instead of the shared real
+        heads: each is scored as a negative (every counted detection is a false positive)
+        and is the base of ``trials`` insertions. Regions of inserted nodules are known only
+        on the shared heads, so region agreement comes from the phantoms.
     """
     if trials < 0:
         raise UsageError(f"--trials must be >= 0, got {trials}")
@@ -217,15 +235,23 @@ def run_validation(
         scan, truth = miliary_phantom(seed)
         run.outcomes.append(_score(f"miliary-{seed}", "miliary", scan, truth, det))
         done(f"miliary-{seed}")
-    root = data_dir or default_data_dir()
-    heads = [(name, root / rel) for name, rel in REAL_HEADS]
-    missing = [str(p) for _, p in heads if not p.exists()]
-    if real and missing:
-        log.warning("real heads not found (%s): only phantoms validated", ", ".join(missing))
+    if heads:
+        bases = _named_heads(heads)
+        missing = [str(p) for _, p in bases if not p.exists()]
+        if missing:
+            raise UsageError(
+                f"head CT not found: {', '.join(missing)}; give existing DICOM folders or files"
+            )
+    else:
+        root = data_dir or default_data_dir()
+        bases = [(name, root / rel) for name, rel in REAL_HEADS]
+        missing = [str(p) for _, p in bases if not p.exists()]
+        if real and missing:
+            log.warning("real heads not found (%s): only phantoms validated", ", ".join(missing))
     if real and not missing:
         from calcscan.io import read_ct
 
-        for name, path in heads:
+        for name, path in bases:
             base = read_ct(path)
             run.outcomes.append(_score(name, "negative", base, [], det))
             done(name)
