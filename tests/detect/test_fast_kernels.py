@@ -8,8 +8,8 @@ import pytest
 from scipy import ndimage
 from skimage.morphology import h_maxima
 
-from calcscan.detect.candidates import _h_maxima, _merge_shoulders, _split
 from calcscan.detect.config import DetectConfig
+from calcscan.detect.summits import _h_maxima, _merge_shoulders, _split
 from calcscan.detect.tissue import (
     _dilate,
     _erode,
@@ -112,7 +112,7 @@ def test_voxels_at_least_matches_argwhere_including_the_edges():
 def test_sparse_labels_match_cc3d(connectivity):
     import cc3d
 
-    from calcscan.detect.candidates import _label_voxels
+    from calcscan.detect.summits import _label_voxels
 
     mask = _blobs((12, 60, 50), seed=connectivity, level=0.58)
     idx = np.argwhere(mask)

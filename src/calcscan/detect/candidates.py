@@ -19,6 +19,8 @@ valley around it, not by a fixed margin:
    extent and elongation (of the whole part and of its bright core above half its contrast),
    distance to bone, the share of voxels in the outermost skin voxel layer, contact with
    outside or cavity air, and the contrast-to-noise (conspicuity).
+
+The climbs, the valley test and the watershed split are in :mod:`calcscan.detect.summits`.
 """
 
 from __future__ import annotations
@@ -35,9 +37,18 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from calcscan.detect.config import DetectConfig
+from calcscan.detect.summits import (
+    _attached_to_bone,
+    _climb_many,
+    _has_summit,
+    _label_voxels,
+    _merge_shoulders,
+    _near_bone_mm,
+    _planar,
+    _split,
+)
 from calcscan.detect.tissue import TissueLayers
 from calcscan.scan import CTScan
-from calcscan.threads import kernel_threads
 
 __all__ = [
     "Candidate",
@@ -125,46 +136,6 @@ class CandidateSet:
 
     candidates: list[Candidate]
     prefiltered: dict[str, int]
-
-
-_NEIGHBOURS = np.array(
-    [
-        (a, b, c)
-        for a in (-1, 0, 1)
-        for b in (-1, 0, 1)
-        for c in (-1, 0, 1)
-        if (a, b, c) != (0, 0, 0)
-    ]
-)
-
-
-def _near_bone_mm(layers: TissueLayers, config: DetectConfig) -> float:
-    """Distance to the coarse bone mask within which bright voxels may be its slope."""
-    return config.bone_margin_mm + max(layers.spacing_mm[1:])
-
-
-def _steps(planar: bool) -> NDArray[np.intp]:
-    """Neighbour offsets: the 8 in-plane ones, or all 26."""
-    return _NEIGHBOURS[_NEIGHBOURS[:, 0] == 0] if planar else _NEIGHBOURS
-
-
-def _planar(spacing_mm: tuple[float, float, float], config: DetectConfig) -> bool:
-    """Thick slices: summits and valleys are judged in-plane (an oblique bone surface on the
-    next slice lies under any nodule near it); thin slices: in 3-D (bone surfaces parallel to
-    the slices lie above or below the candidate)."""
-    return spacing_mm[0] > config.thick_slice_mm
-
-
-def _has_summit(
-    hu: NDArray[Any], idx: NDArray[np.intp], values: NDArray[Any], *, planar: bool
-) -> NDArray[Any]:
-    """True for voxels at least as bright as their neighbours (see :func:`_steps`)."""
-    hi = np.asarray(hu.shape) - 1
-    ok = np.ones(len(idx), dtype=bool)
-    for off in _steps(planar):
-        nb = np.clip(idx + off, 0, hi)
-        ok &= hu[nb[:, 0], nb[:, 1], nb[:, 2]] <= values
-    return ok
 
 
 def find_candidates(
@@ -262,49 +233,6 @@ def find_candidates(
             )
         )
     return CandidateSet(out, prefiltered)
-
-
-def _label_voxels(idx: NDArray[np.intp], connectivity: int) -> tuple[NDArray[np.intp], int]:
-    """Connected components of a sparse voxel set: per-voxel labels 1..n and n.
-
-    Labels are numbered by each component's first voxel in C order, as a dense labelling
-    (``cc3d``) numbers them; the neighbour graph is built from the sorted linear indices and
-    split by ``scipy.sparse.csgraph``, so no array the size of the head is allocated for the
-    few voxels above threshold.
-
-    Parameters
-    ----------
-    idx : ndarray, shape (n, 3)
-        Distinct voxel indices, in any order.
-    connectivity : {6, 18, 26}
-    """
-    from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    n = len(idx)
-    if n == 0:
-        return np.zeros(0, dtype=np.intp), 0
-    loc = idx - idx.min(axis=0) + 1  # a one-voxel margin: neighbour offsets never wrap
-    shape = loc.max(axis=0) + 2
-    strides = np.array([shape[1] * shape[2], shape[2], 1], dtype=np.int64)
-    lin = loc.astype(np.int64) @ strides
-    order = np.argsort(lin, kind="stable")
-    ordered = lin[order]
-    rows, cols = [], []
-    for off in _NEIGHBOURS:
-        if tuple(off) <= (0, 0, 0) or int(np.abs(off).sum()) > {6: 1, 18: 2}.get(connectivity, 3):
-            continue  # each pair once (forward offsets), within the connectivity
-        target = ordered + int(off @ strides)
-        pos = np.minimum(np.searchsorted(ordered, target), n - 1)
-        hit = ordered[pos] == target
-        rows.append(np.flatnonzero(hit))
-        cols.append(pos[hit])
-    r, c = np.concatenate(rows), np.concatenate(cols)
-    graph = csr_matrix((np.ones(len(r), dtype=np.int8), (r, c)), shape=(n, n))
-    n_lab, labels_sorted = connected_components(graph, directed=False)
-    lab = np.empty(n, dtype=np.intp)
-    lab[order] = labels_sorted + 1
-    return lab, int(n_lab)
 
 
 def _box_pad(spacing: tuple[float, float, float]) -> list[int]:
@@ -414,85 +342,6 @@ class _BoxContext:
         hb, sm = self.hb[sub], self.smooth[sub]
         soft = (hb < self._config.threshold_hu) & (hb > self._config.body_threshold_hu)
         return float(np.median(sm[soft])) if soft.any() else 0.0
-
-
-def _h_maxima(image: NDArray[np.float64], h: float) -> NDArray[np.bool_]:
-    """Tops of the regional maxima of prominence >= ``h`` (26-connected).
-
-    The same transform as ``skimage.morphology.h_maxima`` (including its guard against
-    floating-point rounding), with the grey reconstruction done by SimpleITK, which is several
-    times faster on the boxes met here.
-    """
-    import SimpleITK as sitk
-
-    if h > float(np.ptp(image)):
-        return np.zeros(image.shape, dtype=bool)
-    resolution = 2 * np.finfo(image.dtype).resolution * np.abs(image)
-    rec_filter = sitk.ReconstructionByDilationImageFilter()
-    rec_filter.SetFullyConnected(True)  # 26 neighbours
-    rec_filter.SetNumberOfThreads(kernel_threads())  # one per cohort worker
-    rec = sitk.GetArrayFromImage(
-        rec_filter.Execute(
-            sitk.GetImageFromArray(image - h - resolution), sitk.GetImageFromArray(image)
-        )
-    )
-    return np.asarray((image - rec) >= h)
-
-
-def _split(
-    smooth: NDArray[Any], cmask: NDArray[np.bool_], h: float
-) -> tuple[NDArray[np.intp], int] | None:
-    """Watershed labels of ``cmask`` around its summits of prominence >= ``h`` (None if one)."""
-    from skimage.segmentation import watershed
-
-    # work in the component's bounding box plus one voxel of floor: the component is
-    # connected, so paths through the floor outside it never decide a prominence
-    idx = np.argwhere(cmask)
-    lo = np.maximum(idx.min(axis=0) - 1, 0)
-    hi = np.minimum(idx.max(axis=0) + 2, cmask.shape)
-    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
-    cm = cmask[box]
-    floor = float(smooth[cmask].min()) - 1.0
-    img = np.where(cm, smooth[box], floor).astype(np.float64)
-    tops = _h_maxima(img, h) & cm
-    markers, n = ndimage.label(tops, structure=np.ones((3, 3, 3), bool))
-    if n < 2:
-        return None
-    labels = np.zeros(cmask.shape, dtype=np.intp)
-    labels[box] = watershed(-img, markers, mask=cm)
-    return labels, int(n)
-
-
-def _merge_shoulders(
-    image: NDArray[Any], labels: NDArray[np.intp], n: int, *, planar: bool
-) -> tuple[NDArray[np.intp], int]:
-    """Merge each part whose brightest voxel climbs to a summit inside another part.
-
-    A watershed part without a summit of its own is the shoulder of its neighbour (smoothing
-    across the edge of a component can lend a slope a marker of its own). Returns the
-    relabelled parts (1..m) and their number.
-    """
-    parent = list(range(n + 1))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            i = parent[i]
-        return i
-
-    # each part's brightest voxel (the first in C order on ties, as ndimage.maximum_position)
-    flat = np.flatnonzero(labels)
-    lab, val = labels.ravel()[flat], image.ravel()[flat]
-    order = np.lexsort((flat, -val, lab))
-    first = order[np.searchsorted(lab[order], np.arange(1, n + 1))]
-    starts = np.stack(np.unravel_index(flat[first], labels.shape), axis=1).astype(np.intp)
-    tops = _climb_many(image, starts, planar=planar)
-    for i, top in enumerate(tops, start=1):
-        j = int(labels[tuple(top)])
-        if j and root(j) != root(i):
-            parent[root(i)] = root(j)
-    roots = np.array([0] + [root(i) for i in range(1, n + 1)])
-    _, new = np.unique(roots, return_inverse=True)  # root 0 (background) stays 0
-    return np.asarray(new[labels], dtype=np.intp), int(new.max())
 
 
 def _measure_component(
@@ -747,111 +596,6 @@ def _measure(
         centroid_lps_mm=centroid_lps,
         measures=m,
     )
-
-
-def _climb(image: NDArray[Any], start: NDArray[np.intp], *, planar: bool) -> NDArray[np.intp]:
-    """Steepest ascent from ``start`` to a local maximum (neighbours of :func:`_steps`)."""
-    p = np.asarray(start, dtype=np.intp)
-    hi = np.asarray(image.shape) - 1
-    steps = _steps(planar)
-    for _ in range(image.size):
-        nb = np.clip(p + steps, 0, hi)
-        vals = image[nb[:, 0], nb[:, 1], nb[:, 2]]
-        k = int(np.argmax(vals))
-        if vals[k] <= image[tuple(p)]:
-            break
-        p = nb[k]
-    return p
-
-
-def _climb_many(
-    image: NDArray[Any],
-    starts: NDArray[np.intp],
-    *,
-    planar: bool,
-    lo: NDArray[np.intp] | None = None,
-    hi: NDArray[np.intp] | None = None,
-) -> NDArray[np.intp]:
-    """:func:`_climb` from many starts at once (vectorised steepest ascent).
-
-    ``lo``/``hi`` (n, 3), when given, are inclusive per-start bounds: each climb then behaves
-    as :func:`_climb` on the sub-array ``image[lo:hi + 1]`` would.
-    """
-    p = np.array(starts, dtype=np.intp, copy=True)
-    if len(p) == 0:
-        return p
-    low = np.zeros((1, 1, 3), dtype=np.intp) if lo is None else lo[:, None, :]
-    high = (np.asarray(image.shape) - 1)[None, None, :] if hi is None else hi[:, None, :]
-    steps = _steps(planar)
-    rows = np.arange(len(p))
-    for _ in range(image.size):
-        nb = np.clip(p[:, None, :] + steps[None, :, :], low, high)
-        vals = image[nb[..., 0], nb[..., 1], nb[..., 2]]
-        k = np.argmax(vals, axis=1)
-        up = vals[rows, k] > image[p[:, 0], p[:, 1], p[:, 2]]
-        if not up.any():
-            break
-        p[up] = nb[rows, k][up]
-    return p
-
-
-def _attached_to_bone(
-    smooth: NDArray[Any],
-    cmask: NDArray[np.bool_],
-    layers: TissueLayers,
-    offset: NDArray[np.intp],
-    config: DetectConfig,
-    *,
-    sigma_smooth_hu: float,
-    background_hu: float,
-    planar: bool,
-    dip_fraction: float | None = None,
-) -> bool:
-    """Is the candidate bone partial volume rather than a blob with a summit of its own?
-
-    From the candidate's brightest voxel, climb the matched-filtered image to its summit. The
-    candidate is bone partial volume when the summit lies in bone, or when the region still
-    connected to the summit ``dip`` below it (``dip = max(bone_dip_sd x noise, bone_dip_fraction
-    x contrast)``) reaches brighter ground near bone or runs out of the box next to bone: the
-    bright voxels are then the slope of the bone, not a nodule separated from it by a valley.
-    """
-    start = np.argwhere(cmask)[int(np.argmax(smooth[cmask]))]
-    summit = _climb(smooth, start, planar=planar)
-    near_bone_mm = _near_bone_mm(layers, config)
-    if float(layers.sample("bone_dist_mm", (summit + offset)[None, :])[0]) <= 0.0:
-        log.debug("bone slope at %s: summit in bone", start + offset)
-        return True
-    top = float(smooth[tuple(summit)])
-    dip = max(
-        config.bone_dip_sd * sigma_smooth_hu,
-        (config.bone_dip_fraction if dip_fraction is None else dip_fraction)
-        * (top - background_hu),
-    )
-    level = max(top - dip, config.threshold_hu * 0.5 + 0.5 * min(background_hu, 60.0))
-    # thick slices: the valley is looked for on the summit's slice only
-    if planar:
-        k = int(summit[0])
-        view = np.zeros(smooth.shape, dtype=bool)
-        view[k] = smooth[k] >= level
-        structure = np.zeros((3, 3, 3), bool)
-        structure[1] = True
-    else:
-        view = smooth >= level
-        structure = np.ones((3, 3, 3), bool)
-    labels = ndimage.label(view, structure=structure)[0]
-    region = labels == labels[tuple(summit)]
-    pts = np.argwhere(region)
-    near = layers.sample("bone_dist_mm", pts + offset) <= near_bone_mm
-    if not near.any():
-        return False
-    higher = smooth[region] > top
-    if bool((higher & near).any()):
-        log.debug("bone slope at %s: no valley to brighter bone", start + offset)
-        return True
-    leaves = bool(region[:, [0, -1], :].any() or region[:, :, [0, -1]].any())
-    if leaves:
-        log.debug("bone slope at %s: runs out of the box along bone", start + offset)
-    return leaves
 
 
 def _shape(lps: NDArray[Any], spacing: tuple[float, float, float]) -> tuple[float, float]:
