@@ -188,6 +188,13 @@ def test_missed_nodules_get_the_fate_of_the_nearest_candidate():
     ]
     s = summarize([o])
     assert s["misses_ge1mm_peak200_by_fate"] == {"bone_partial_volume": 1, "not_measured": 1}
+    assert s["sensitivity_ge1mm_peak200_by_source"] == {
+        "insertion": {"value": 1 / 3, "hits": 1, "total": 3}
+    }
+    named = score_scan("myhead+7", "insertion", truth, record, voxel_diagonal_mm=0.8)
+    phantom = score_scan("phantom-7", "phantom", truth[:1], record, voxel_diagonal_mm=0.8)
+    by_source = summarize([named, phantom])["sensitivity_ge1mm_peak200_by_source"]
+    assert by_source["myhead"]["total"] == 3 and by_source["phantom"]["hits"] == 1
     # a detector that reports no candidates gives no fates
     plain = score_scan("p", "insertion", truth, {"nodules": []}, voxel_diagonal_mm=0.8)
     assert all(r["fate"] is None for r in plain.rows)

@@ -187,7 +187,8 @@ def summarize(outcomes: Sequence[ScanOutcome]) -> dict[str, Any]:
         ``sensitivity_peak200`` (hit = matched by a counted or possible detection), the same
         two with counted detections only (``sensitivity_counted_*``),
         ``misses_ge1mm_peak200_by_fate`` (the first stratum's misses by :func:`miss_fate`,
-        when the records carry candidates),
+        when the records carry candidates), ``sensitivity_ge1mm_peak200_by_source`` (the
+        first stratum by phantom kind or by the real head inserted into),
         ``false_positives_per_scan`` (counted detections matching no truth; also
         ``max_false_positives``, by kind, and ``possible_unmatched_per_scan``),
         ``region_agreement`` (matched, non-faint nodules with a known region; also
@@ -203,6 +204,7 @@ def summarize(outcomes: Sequence[ScanOutcome]) -> dict[str, Any]:
     reg_kind: dict[str, Tally] = {}
     errors: list[float] = []
     fates: dict[str, int] = {}
+    by_source: dict[str, Tally] = {}
     n_faint = 0
     for o in outcomes:
         for r in o.rows:
@@ -222,6 +224,9 @@ def summarize(outcomes: Sequence[ScanOutcome]) -> dict[str, Any]:
             if d >= 1.0:
                 ge1.total += 1
                 ge1.hits += int(r["hit"])
+                source = by_source.setdefault(_source(o), Tally())
+                source.total += 1
+                source.hits += int(r["hit"])
                 if not r["hit"] and r.get("fate") is not None:
                     fates[r["fate"]] = fates.get(r["fate"], 0) + 1
                 ge1_c.total += 1
@@ -266,6 +271,7 @@ def summarize(outcomes: Sequence[ScanOutcome]) -> dict[str, Any]:
         "sensitivity_peak200": _tally(allp),
         "sensitivity_counted_ge1mm_peak200": _tally(ge1_c),
         "sensitivity_counted_peak200": _tally(allp_c),
+        "sensitivity_ge1mm_peak200_by_source": {k: _tally(t) for k, t in sorted(by_source.items())},
         "misses_ge1mm_peak200_by_fate": dict(sorted(fates.items(), key=lambda kv: (-kv[1], kv[0]))),
         "false_positives_per_scan": _mean([o.false_positives for o in outcomes]),
         "max_false_positives": max((o.false_positives for o in outcomes), default=0),
@@ -282,6 +288,12 @@ def summarize(outcomes: Sequence[ScanOutcome]) -> dict[str, Any]:
         },
         "seconds_per_scan": _mean([o.seconds for o in outcomes]),
     }
+
+
+def _source(o: ScanOutcome) -> str:
+    """Where a scan's nodules come from: the real head of an insertion ("head+seed" names),
+    else the scenario kind."""
+    return o.name.split("+", 1)[0] if o.kind == "insertion" and "+" in o.name else o.kind
 
 
 def _mean(values: Sequence[float]) -> float | None:

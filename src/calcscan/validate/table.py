@@ -39,6 +39,8 @@ def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
         ),
         ("  counted only, peak >= 200 HU", _tally(summary["sensitivity_counted_peak200"])),
     ]
+    for source, t in (summary.get("sensitivity_ge1mm_peak200_by_source") or {}).items():
+        rows.append((f"  >= 1 mm, {source}", _tally(t)))
     fates = summary.get("misses_ge1mm_peak200_by_fate") or {}
     if fates:
         rows.append(
