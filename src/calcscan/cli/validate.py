@@ -42,9 +42,11 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table
 
         from calcscan.cli.console import err_console, out_console, print_json, progress
+        from calcscan.cohort.malloc import tune_malloc
         from calcscan.validate.runner import run_validation
         from calcscan.validate.table import acceptance_rows, summary_rows
 
+        tune_malloc()  # one scan after another in this process, as a cohort worker
         with progress(transient=True) as bar:
             task = bar.add_task("validating", total=None)
             result = run_validation(
