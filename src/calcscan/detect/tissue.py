@@ -127,6 +127,11 @@ def _dist(mask: BoolArray, spacing: tuple[float, float, float]) -> FloatArray:
     )
 
 
+#: Above this many ball offsets one distance transform is cheaper than shifted ORs (measured:
+#: a shifted OR costs 1/90-1/150 of a distance transform of the same grid).
+_MAX_SHIFTS = 100
+
+
 def _ball_offsets(spacing: tuple[float, float, float], radius_mm: float) -> NDArray[np.intp]:
     """Grid offsets (slice, row, col) within ``radius_mm`` of the origin, origin excluded."""
     sp = np.asarray(spacing, dtype=np.float64)
@@ -140,12 +145,16 @@ def _dilate(mask: BoolArray, spacing: tuple[float, float, float], radius_mm: flo
     """Voxels within ``radius_mm`` (Euclidean, anisotropic) of a True voxel of ``mask``.
 
     The same set as ``distance(~mask) <= radius_mm`` with the array border not counted as
-    background, as an OR of shifted copies: for the few-voxel radii used here that is several
-    times faster than a distance transform or ``scipy.ndimage.binary_dilation``.
+    background. For balls of a few voxels it is an OR of shifted copies, several times faster
+    than a distance transform or ``scipy.ndimage.binary_dilation``; larger balls (more than
+    ``_MAX_SHIFTS`` offsets, e.g. 4 mm on a 1 mm grid) use the distance transform.
     """
+    offsets = _ball_offsets(spacing, radius_mm)
+    if len(offsets) > _MAX_SHIFTS:
+        return np.asarray(_dist(~mask, spacing) <= radius_mm)
     out = np.array(mask, dtype=bool, copy=True)
     shape = mask.shape
-    for off in _ball_offsets(spacing, radius_mm):
+    for off in offsets:
         dst = tuple(slice(max(o, 0), n - max(-o, 0)) for o, n in zip(off, shape, strict=True))
         src = tuple(slice(max(-o, 0), n - max(o, 0)) for o, n in zip(off, shape, strict=True))
         out[dst] |= mask[src]
