@@ -221,8 +221,8 @@ def timed_run(archive: Path, db: Path, options: list[str]) -> dict[str, Any]:
     }
 
 
-def pin_code(dest: Path) -> str:
-    """Run everything on the committed code: ``src/calcscan`` of HEAD extracted to ``dest``.
+def pin_code(dest: Path, rev: str = "HEAD") -> str:
+    """Run everything on committed code: ``src/calcscan`` of ``rev`` extracted to ``dest``.
 
     Others may edit the working tree while the benchmark runs (a changed detector between
     two modes would make their tables differ). The path goes first on this process's
@@ -238,10 +238,10 @@ def pin_code(dest: Path) -> str:
     git = ["git", "-C", str(repo)]
     try:
         commit = subprocess.run(
-            [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+            [*git, "rev-parse", "--short", rev], capture_output=True, text=True, check=True
         ).stdout.strip()
         tar = subprocess.run(
-            [*git, "archive", "HEAD", "src/calcscan"], capture_output=True, check=True
+            [*git, "archive", rev, "src/calcscan"], capture_output=True, check=True
         ).stdout
     except (OSError, subprocess.CalledProcessError):
         return "working tree"
@@ -284,6 +284,7 @@ def main() -> int:
         action="store_true",
         help="run with CALCSCAN_MALLOC_TUNING=0 (glibc malloc defaults), for comparison",
     )
+    ap.add_argument("--rev", default="HEAD", help="commit whose code runs (default HEAD)")
     ap.add_argument(
         "--worktree",
         action="store_true",
@@ -294,7 +295,7 @@ def main() -> int:
     args = ap.parse_args()
     load_before = os.getloadavg()[0]
     pinned = tempfile.TemporaryDirectory(prefix="calcscan-bench-code-")
-    code = "working tree" if args.worktree else pin_code(Path(pinned.name))
+    code = "working tree" if args.worktree else pin_code(Path(pinned.name), args.rev)
     if args.no_malloc_tuning:
         os.environ["CALCSCAN_MALLOC_TUNING"] = "0"  # inherited by the commands and the cluster
     wait_for_quiet(args.wait_quiet)

@@ -107,6 +107,12 @@ class DaskBackend:
         self.client = client
         nthreads = (w["nthreads"] for w in client.scheduler_info()["workers"].values())
         self.workers = max(1, sum(nthreads))
+        # each worker imports the reader and detector now, while the driver sets up (as local
+        # workers do); the futures are kept, or Dask would cancel the tasks
+        self._warm = [
+            client.submit(warm_up, pure=False, workers=[address], allow_other_workers=False)
+            for address in client.scheduler_info()["workers"]
+        ]
         try:
             profiling = sum(map(bool, client.run(_profiler_enabled).values()))
         except Exception:  # only a hint: never stop a run for it
@@ -126,7 +132,10 @@ class DaskBackend:
         """Nothing to restart: the scheduler reschedules the work of lost workers."""
 
     def close(self) -> None:
-        """The client is closed by whoever connected it."""
+        """Release the warm-up tasks; the client is closed by whoever connected it."""
+        for future in self._warm:
+            future.release()
+        self._warm = []
 
 
 def connect_dask(scheduler: str) -> Any:
