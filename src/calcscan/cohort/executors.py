@@ -92,8 +92,8 @@ class DaskBackend:
     """A connected Dask client; its nanny already caps BLAS/OpenMP threads of the workers.
 
     Workers that run Dask's statistical profiler (on by default: it samples every running
-    task's stack 100 times a second) spend about 10-15 % more CPU per study (measured on the
-    benchmark cohort, 0.676 vs 0.584 s); a warning says how to turn it off.
+    task's stack 100 times a second) spent 16 % more CPU per study in one measurement on the
+    benchmark cohort (0.676 vs 0.584 s); a warning says how to turn it off.
 
     Parameters
     ----------
@@ -119,7 +119,7 @@ class DaskBackend:
             profiling = 0
         if profiling:
             log.warning(
-                "%d Dask workers run the statistical profiler, which costs 10-15 %% CPU per "
+                "%d Dask workers run the statistical profiler, which costs ~15 %% CPU per "
                 "study: start them with DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False",
                 profiling,
             )
