@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -26,17 +27,55 @@ log = logging.getLogger(__name__)
 EXECUTORS = ("serial", "processes", "dask")
 
 
+def _cpus_to_pin(workers: int) -> list[int] | None:
+    """One CPU per worker when there are exactly as many workers as CPUs, else None.
+
+    Pinned, a worker's short-lived helper threads (``edt`` starts one per pass and waits for
+    it) run on the worker's own CPU. Unpinned, with every CPU busy, the scheduler often put a
+    helper on the other worker's CPU while the waiting worker's CPU went idle: two detection
+    processes on this 2-CPU machine then took 8 % more wall time than CPU time per study
+    (0.527 vs 0.486 s) and 0.480 vs 0.477 s pinned. ``CALCSCAN_PIN_WORKERS=0`` turns it off.
+    """
+    if os.environ.get("CALCSCAN_PIN_WORKERS", "1").strip() == "0":
+        return None
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return None
+    return cpus if len(cpus) == workers else None
+
+
+def _init_worker(n_threads: int, cpus: Any) -> None:
+    """Pool initializer: cap BLAS/OpenMP threads; take one CPU from ``cpus`` (a queue)."""
+    limit_threads(n_threads)
+    if cpus is not None:
+        try:
+            os.sched_setaffinity(0, {cpus.get()})
+        except OSError as exc:  # pragma: no cover - CPU gone offline, container limits...
+            log.debug("worker not pinned: %s", exc)
+
+
 def _new_pool(workers: int) -> ProcessPoolExecutor:
+    ctx = multiprocessing.get_context("spawn")
+    cpus = _cpus_to_pin(workers)
+    queue = None
+    if cpus is not None:
+        queue = ctx.SimpleQueue()
+        for cpu in cpus:
+            queue.put(cpu)
     return ProcessPoolExecutor(
         max_workers=workers,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=limit_threads,
-        initargs=(1,),
+        mp_context=ctx,
+        initializer=_init_worker,
+        initargs=(1, queue),
     )
 
 
 class ProcessBackend:
     """``workers`` spawned local processes, one BLAS/OpenMP thread each.
+
+    With as many workers as CPUs available, each worker is pinned to its own CPU
+    (:func:`_cpus_to_pin`).
 
     The processes start, and import the reader and detector, as soon as the backend is
     created, so their start-up overlaps the driver's own set-up and discovery. ``submit`` is
