@@ -46,3 +46,42 @@ def test_not_pinned_when_turned_off_or_fewer_workers(monkeypatch: pytest.MonkeyP
     finally:
         backend.close()
     assert seen == {frozenset(os.sched_getaffinity(0))}
+
+
+def test_dask_pins_by_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    from calcscan.cohort.executors import _dask_pins
+
+    workers = {
+        "tcp://a:2": {"host": "a", "nthreads": 1},
+        "tcp://a:1": {"host": "a", "nthreads": 1},
+        "tcp://b:1": {"host": "b", "nthreads": 1},
+        "tcp://c:1": {"host": "c", "nthreads": 4},
+    }
+    assert _dask_pins(workers) == {
+        "tcp://a:1": (0, 2),
+        "tcp://a:2": (1, 2),
+        "tcp://b:1": (0, 1),
+        "tcp://c:1": None,
+    }
+    monkeypatch.setenv("CALCSCAN_PIN_WORKERS", "0")
+    assert set(_dask_pins(workers).values()) == {None}
+
+
+def test_dask_workers_pinned_one_per_cpu() -> None:
+    distributed = pytest.importorskip("distributed")
+    from calcscan.cohort.executors import DaskBackend
+
+    n = len(os.sched_getaffinity(0))
+    with (
+        distributed.LocalCluster(
+            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        backend = DaskBackend(client)
+        for future in backend._warm:
+            future.result()
+        cpus = client.run(os.sched_getaffinity, 0)
+        backend.close()
+    assert all(len(c) == 1 for c in cpus.values()), cpus
+    assert len(set().union(*cpus.values())) == n

@@ -30,11 +30,12 @@ EXECUTORS = ("serial", "processes", "dask")
 def _cpus_to_pin(workers: int) -> list[int] | None:
     """One CPU per worker when there are exactly as many workers as CPUs, else None.
 
-    Pinned, a worker's short-lived helper threads (``edt`` starts one per pass and waits for
-    it) run on the worker's own CPU. Unpinned, with every CPU busy, the scheduler often put a
-    helper on the other worker's CPU while the waiting worker's CPU went idle: two detection
-    processes on this 2-CPU machine then took 8 % more wall time than CPU time per study
-    (0.527 vs 0.486 s) and 0.480 vs 0.477 s pinned. ``CALCSCAN_PIN_WORKERS=0`` turns it off.
+    Measured on this project's 2-CPU machine: two unpinned detection processes took 8 % more
+    wall time than CPU time per study (0.527 vs 0.486 s) and left the CPUs ~7 % idle, while
+    their threads were runnable; pinned one per CPU, 0.480 vs 0.477 s and no idle time. The
+    likely cause is the short-lived helper threads of detection's kernels (``edt`` starts
+    one per pass and waits for it) being placed on the other, busy CPU. Pinned, a worker's
+    helpers run on its own CPU. ``CALCSCAN_PIN_WORKERS=0`` turns it off.
     """
     if os.environ.get("CALCSCAN_PIN_WORKERS", "1").strip() == "0":
         return None
@@ -120,6 +121,26 @@ class ProcessBackend:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _dask_pins(workers: dict[str, Any]) -> dict[str, tuple[int, int] | None]:
+    """Worker address -> ``(slot, n_slots)`` among the one-thread workers of its host.
+
+    A worker pins itself (:func:`calcscan.cohort.worker.pin_process`) only when its host has
+    exactly ``n_slots`` CPUs for it, as local workers are (:func:`_cpus_to_pin`);
+    ``CALCSCAN_PIN_WORKERS=0`` in the driver's environment turns it off (None: no pinning).
+    """
+    off = os.environ.get("CALCSCAN_PIN_WORKERS", "1").strip() == "0"
+    by_host: dict[str, list[str]] = {}
+    for address, info in sorted(workers.items()):
+        if info.get("nthreads") == 1:
+            by_host.setdefault(str(info.get("host")), []).append(address)
+    pins: dict[str, tuple[int, int] | None] = {address: None for address in workers}
+    if not off:
+        for addresses in by_host.values():
+            for slot, address in enumerate(addresses):
+                pins[address] = (slot, len(addresses))
+    return pins
+
+
 def _profiler_enabled() -> bool:
     """Worker side: whether this Dask worker runs the statistical profiler."""
     import dask
@@ -129,6 +150,10 @@ def _profiler_enabled() -> bool:
 
 class DaskBackend:
     """A connected Dask client; its nanny already caps BLAS/OpenMP threads of the workers.
+
+    When it connects, each worker runs :func:`~calcscan.cohort.worker.warm_up` (imports,
+    malloc settings) and, one-thread workers that fill their host's CPUs exactly, pins itself
+    to one CPU like local workers (:func:`_dask_pins`).
 
     Workers that run Dask's statistical profiler (on by default: it samples every running
     task's stack 100 times a second) spent 16 % more CPU per study in one measurement on the
@@ -148,9 +173,10 @@ class DaskBackend:
         self.workers = max(1, sum(nthreads))
         # each worker imports the reader and detector now, while the driver sets up (as local
         # workers do); the futures are kept, or Dask would cancel the tasks
+        pins = _dask_pins(client.scheduler_info()["workers"])
         self._warm = [
-            client.submit(warm_up, pure=False, workers=[address], allow_other_workers=False)
-            for address in client.scheduler_info()["workers"]
+            client.submit(warm_up, pin, pure=False, workers=[address], allow_other_workers=False)
+            for address, pin in pins.items()
         ]
         try:
             profiling = sum(map(bool, client.run(_profiler_enabled).values()))

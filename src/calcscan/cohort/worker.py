@@ -21,6 +21,7 @@ __all__ = [
     "ProcessFn",
     "detect_study",
     "limit_threads",
+    "pin_process",
     "run_task",
     "warm_up",
 ]
@@ -49,12 +50,39 @@ def limit_threads(n: int = 1) -> None:
         os.environ[name] = str(n)
 
 
-def warm_up() -> None:
+def pin_process(slot: int, n_slots: int) -> bool:
+    """Pin every thread of this process to its CPU ``slot`` of ``n_slots`` (Linux).
+
+    Nothing happens unless the process may use exactly ``n_slots`` CPUs (one worker per
+    CPU). Threads started later inherit the CPU. Returns whether the process was pinned.
+    """
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return False
+    if len(cpus) != n_slots or not 0 <= slot < n_slots:
+        return False
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            os.sched_setaffinity(int(tid), {cpus[slot]})
+    except OSError:  # pragma: no cover - a thread just ended, container limits...
+        return False
+    return True
+
+
+def warm_up(pin: tuple[int, int] | None = None) -> None:
     """Prepare a fresh worker before its first study: malloc settings, reader and detector.
 
     ``calcscan.detect`` loads its pipeline (scipy, scikit-image, ...) lazily, so the pipeline
     is imported explicitly here (about 0.3 s) rather than inside the first study.
+
+    Parameters
+    ----------
+    pin : (int, int), optional
+        ``(slot, n_slots)``: pin this process to one CPU (:func:`pin_process`).
     """
+    if pin is not None:
+        pin_process(*pin)
     tune_malloc()
     try:
         import calcscan.io  # noqa: F401
