@@ -39,6 +39,7 @@ from scipy import ndimage
 from calcscan.detect.config import DetectConfig
 from calcscan.detect.summits import (
     _attached_to_bone,
+    _brightest,
     _climb_many,
     _has_summit,
     _label_voxels,
@@ -424,10 +425,7 @@ def _summits_in_bone(
     is); then the same for the raw image when :func:`_measure` would also test that.
     """
     n = len(boxes)
-    flat = np.flatnonzero(labels)
-    lab = labels.ravel()[flat]
-    order = np.argsort(lab, kind="stable")  # C order kept within each part
-    bounds = np.searchsorted(lab[order], [k for k, _ in boxes] + [int(lab.max()) + 1])
+    wanted = np.array([k for k, _ in boxes], dtype=np.intp)
     lo = np.array([[b.start for b in box] for _, box in boxes], dtype=np.intp).reshape(n, 3)
     hi = np.array([[b.stop - 1 for b in box] for _, box in boxes], dtype=np.intp).reshape(n, 3)
     images = [ctx.valley]
@@ -435,12 +433,7 @@ def _summits_in_bone(
         images.append(ctx.hb)
     result = np.ones(n, dtype=bool)
     for image in images:
-        values = image.ravel()[flat[order]]
-        starts = np.empty((n, 3), dtype=np.intp)
-        for i in range(n):
-            a, b = bounds[i], bounds[i + 1]
-            first = order[a + int(np.argmax(values[a:b]))]  # first brightest, in C order
-            starts[i] = np.unravel_index(flat[first], labels.shape)
+        starts = _brightest(image, labels, wanted)
         tops = _climb_many(image, starts, planar=planar, lo=lo, hi=hi)
         result &= ctx.sample_bone_dist(tops) <= 0.0
     return result

@@ -152,6 +152,18 @@ def _split(
     return labels, int(n)
 
 
+def _brightest(
+    image: NDArray[Any], labels: NDArray[np.intp], wanted: NDArray[Any]
+) -> NDArray[np.intp]:
+    """Index (slice, row, col) of the brightest voxel of each label in ``wanted`` (all present
+    in ``labels``); on ties the first in C order, as ``ndimage.maximum_position``."""
+    flat = np.flatnonzero(labels)
+    lab, val = labels.ravel()[flat], image.ravel()[flat]
+    order = np.lexsort((flat, -val, lab))
+    first = order[np.searchsorted(lab[order], wanted)]
+    return np.stack(np.unravel_index(flat[first], labels.shape), axis=1).astype(np.intp)
+
+
 def _merge_shoulders(
     image: NDArray[Any], labels: NDArray[np.intp], n: int, *, planar: bool
 ) -> tuple[NDArray[np.intp], int]:
@@ -168,13 +180,7 @@ def _merge_shoulders(
             i = parent[i]
         return i
 
-    # each part's brightest voxel (the first in C order on ties, as ndimage.maximum_position)
-    flat = np.flatnonzero(labels)
-    lab, val = labels.ravel()[flat], image.ravel()[flat]
-    order = np.lexsort((flat, -val, lab))
-    first = order[np.searchsorted(lab[order], np.arange(1, n + 1))]
-    starts = np.stack(np.unravel_index(flat[first], labels.shape), axis=1).astype(np.intp)
-    tops = _climb_many(image, starts, planar=planar)
+    tops = _climb_many(image, _brightest(image, labels, np.arange(1, n + 1)), planar=planar)
     for i, top in enumerate(tops, start=1):
         j = int(labels[tuple(top)])
         if j and root(j) != root(i):
