@@ -23,7 +23,6 @@ from calcscan.threads import kernel_threads
 
 __all__ = [
     "TissueLayers",
-    "block_mean",
     "block_stats",
     "coarse_factors",
     "compute_tissue",
@@ -41,22 +40,6 @@ def coarse_factors(spacing_mm: tuple[float, float, float], grid_mm: float) -> tu
     """Integer block sizes per axis that bring ``spacing_mm`` close to ``grid_mm``."""
     f = [max(1, int(np.floor(grid_mm / s + 0.5))) if s > 0 else 1 for s in spacing_mm]
     return (f[0], f[1], f[2])
-
-
-def block_mean(volume: NDArray[Any], factors: tuple[int, int, int]) -> FloatArray:
-    """Mean over non-overlapping blocks (a partial block at the far edge is dropped).
-
-    Parameters
-    ----------
-    volume : ndarray, shape (n_slices, n_rows, n_cols)
-    factors : tuple of int
-        Block size per axis.
-
-    Returns
-    -------
-    ndarray of float32, shape ``shape // factors``
-    """
-    return block_stats(volume, factors)[0]
 
 
 def block_stats(
