@@ -64,6 +64,8 @@ log = logging.getLogger(__name__)
 _BOX_PAD_MM = 3.0
 _MATCHED_SIGMA_MM = 0.5
 _RAW_VALLEY_PIXEL_MM = 0.8
+#: Width of a nodule's partial-volume skirt outside its half-contrast core (~ the scanner's PSF).
+_SKIRT_MM = 1.0
 
 
 def matched_filter_sigma_px(spacing_mm: tuple[float, float, float]) -> tuple[float, float]:
@@ -518,15 +520,20 @@ def _measure(
         cmask[tuple(lv.T)] = True
         values = hb[cmask]
         peak = float(values.max())
-    body, fine_depth, outer = ctx.body, ctx.fine_depth, ctx.outer
+    body = ctx.body
+    bg = _background(ctx, cmask, config)
+    glued = _glued_tail(hb, cmask, bg, peak, spacing)
+    if glued is not None:
+        # a compact nodule on a faint structure (vessel, cartilage, skin fold): the nodule is
+        # measured, not the structure it touches
+        cmask &= ~glued
+        lv = np.argwhere(cmask)
+        vox = lv + offset
+        values = hb[cmask]
+        bg = _background(ctx, cmask, config)
+    fine_depth, outer = ctx.fine_depth, ctx.outer
     outside_air, cavity_air = ctx.outside_air, ctx.cavity_air
     grown = ndimage.binary_dilation(cmask, structure=np.ones((3, 3, 3), bool))
-    # background: the shell around the candidate, without other bright structures (bone)
-    ring = ndimage.binary_dilation(grown, iterations=2) & ~grown & body & (hb < config.threshold_hu)
-    if not ring.any():
-        ring = body & ~grown & (hb < config.threshold_hu)
-    # contrast to noise in the matched-filtered image (raw on coarse pixels: see _BoxContext)
-    bg = float(np.median(ctx.valley[ring])) if ring.any() else float(config.threshold_hu)
     sm_peak = float(ctx.valley[cmask].max())
     conspicuity = (sm_peak - bg) / max(ctx.valley_sigma_hu, 1e-3)
     # geometry in LPS
@@ -589,6 +596,48 @@ def _measure(
         centroid_lps_mm=centroid_lps,
         measures=m,
     )
+
+
+def _background(ctx: _BoxContext, cmask: NDArray[np.bool_], config: DetectConfig) -> float:
+    """Median of the valley image in a shell around ``cmask``, without bright structures."""
+    body, hb = ctx.body, ctx.hb
+    grown = ndimage.binary_dilation(cmask, structure=np.ones((3, 3, 3), bool))
+    ring = ndimage.binary_dilation(grown, iterations=2) & ~grown & body & (hb < config.threshold_hu)
+    if not ring.any():
+        ring = body & ~grown & (hb < config.threshold_hu)
+    # contrast to noise in the matched-filtered image (raw on coarse pixels: see _BoxContext)
+    return float(np.median(ctx.valley[ring])) if ring.any() else float(config.threshold_hu)
+
+
+def _glued_tail(
+    hb: NDArray[Any],
+    cmask: NDArray[np.bool_],
+    bg: float,
+    peak: float,
+    spacing: tuple[float, float, float],
+) -> NDArray[np.bool_] | None:
+    """Voxels of ``cmask`` that are a faint structure glued to a compact bright core, or None.
+
+    The core is the part above half the contrast, taken around the brightest voxel; the
+    nodule is the core plus its partial-volume skirt (``_SKIRT_MM``). When more than half
+    of the component lies beyond the skirt, that remainder is a structure the nodule touches.
+    """
+    core = cmask & (hb >= bg + 0.5 * (peak - bg))
+    lab, _ = ndimage.label(core, structure=np.ones((3, 3, 3), bool))
+    top = np.unravel_index(int(np.argmax(np.where(cmask, hb, -np.inf))), hb.shape)
+    core = lab == lab[top]
+    # one voxel all round, then in-plane up to the skirt's width
+    nodule = ndimage.binary_dilation(core, structure=np.ones((3, 3, 3), bool))
+    more = round(_SKIRT_MM / min(spacing[1:])) - 1
+    if more > 0:
+        plane = np.zeros((3, 3, 3), bool)
+        plane[1] = True
+        nodule = ndimage.binary_dilation(nodule, structure=plane, iterations=more)
+    nodule &= cmask
+    rest = cmask & ~nodule
+    if int(rest.sum()) <= int(nodule.sum()):
+        return None
+    return rest
 
 
 def _shape(lps: NDArray[Any], spacing: tuple[float, float, float]) -> tuple[float, float]:
