@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from calcscan.phantom.truth import TruthNodule
@@ -199,3 +200,16 @@ def test_missed_nodules_get_the_fate_of_the_nearest_candidate():
     plain = score_scan("p", "insertion", truth, {"nodules": []}, voxel_diagonal_mm=0.8)
     assert all(r["fate"] is None for r in plain.rows)
     assert summarize([plain])["misses_ge1mm_peak200_by_fate"] == {}
+
+
+def test_sensitivity_interval_resamples_scans():
+    from calcscan.validate.metrics import _scan_bootstrap_ci
+
+    # every scan alike: no scan-to-scan spread, the interval is the point
+    hits, totals = np.array([9, 9, 9, 9]), np.array([10, 10, 10, 10])
+    assert _scan_bootstrap_ci(hits, totals) == pytest.approx([0.9, 0.9])
+    # one scan holds all the misses: the interval is wide and contains the pooled value
+    hits, totals = np.array([10, 10, 10, 4]), np.array([10, 10, 10, 10])
+    lo, hi = _scan_bootstrap_ci(hits, totals)
+    assert lo < 34 / 40 < hi and hi - lo > 0.1
+    assert _scan_bootstrap_ci(np.array([1]), np.array([1])) is None  # one scan: no interval

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from calcscan.phantom.truth import TruthNodule
 from calcscan.validate.matching import (
@@ -206,11 +207,18 @@ def summarize(outcomes: Sequence[ScanOutcome]) -> dict[str, Any]:
     fates: dict[str, int] = {}
     by_source: dict[str, Tally] = {}
     n_faint = 0
-    for o in outcomes:
+    per_scan = np.zeros((len(outcomes), 4), dtype=np.int64)  # hits/total: >= 1 mm, all
+    for i, o in enumerate(outcomes):
         for r in o.rows:
             if r["faint"]:
                 n_faint += 1
                 continue
+            per_scan[i] += (
+                int(r["hit"] and r["diameter_mm"] >= 1.0),
+                int(r["diameter_mm"] >= 1.0),
+                int(r["hit"]),
+                1,
+            )
             d = r["diameter_mm"]
             for (lo, hi), label in zip(SIZE_BINS_MM, bins, strict=True):
                 last = hi == SIZE_BINS_MM[-1][1]
@@ -271,6 +279,10 @@ def summarize(outcomes: Sequence[ScanOutcome]) -> dict[str, Any]:
         "sensitivity_peak200": _tally(allp),
         "sensitivity_counted_ge1mm_peak200": _tally(ge1_c),
         "sensitivity_counted_peak200": _tally(allp_c),
+        "sensitivity_ci95_scan_bootstrap": {
+            "ge1mm_peak200": _scan_bootstrap_ci(per_scan[:, 0], per_scan[:, 1]),
+            "peak200": _scan_bootstrap_ci(per_scan[:, 2], per_scan[:, 3]),
+        },
         "sensitivity_ge1mm_peak200_by_source": {k: _tally(t) for k, t in sorted(by_source.items())},
         "misses_ge1mm_peak200_by_fate": dict(sorted(fates.items(), key=lambda kv: (-kv[1], kv[0]))),
         "false_positives_per_scan": _mean([o.false_positives for o in outcomes]),
@@ -294,6 +306,24 @@ def _source(o: ScanOutcome) -> str:
     """Where a scan's nodules come from: the real head of an insertion ("head+seed" names),
     else the scenario kind."""
     return o.name.split("+", 1)[0] if o.kind == "insertion" and "+" in o.name else o.kind
+
+
+def _scan_bootstrap_ci(
+    hits: NDArray[np.int64], totals: NDArray[np.int64], n_boot: int = 2000
+) -> list[float] | None:
+    """95 % percentile interval of the pooled proportion, resampling whole scans.
+
+    Nodules of one scan share its anatomy and noise, so they are not independent trials; a
+    binomial interval over nodules would be too narrow. Fixed seed: the same run gives the
+    same interval.
+    """
+    if totals.sum() == 0 or len(totals) < 2:
+        return None
+    rng = np.random.default_rng(0)
+    pick = rng.integers(0, len(totals), size=(n_boot, len(totals)))
+    t = totals[pick].sum(axis=1)
+    p = hits[pick].sum(axis=1)[t > 0] / t[t > 0]
+    return [float(np.percentile(p, 2.5)), float(np.percentile(p, 97.5))]
 
 
 def _mean(values: Sequence[float]) -> float | None:

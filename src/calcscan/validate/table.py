@@ -28,11 +28,24 @@ def _tally(t: dict[str, Any]) -> str:
     return f"{_fmt(t['value'])} ({t['hits']}/{t['total']})"
 
 
+def _ci(interval: list[float] | None) -> str:
+    if not interval:
+        return ""
+    return f", 95% CI {interval[0]:.3f}-{interval[1]:.3f} (scans resampled)"
+
+
 def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
     """(metric, value) rows of the validation table, acceptance strata first."""
+    ci = summary.get("sensitivity_ci95_scan_bootstrap") or {}
     rows = [
-        ("sensitivity, >= 1 mm and peak >= 200 HU", _tally(summary["sensitivity_ge1mm_peak200"])),
-        ("sensitivity, peak >= 200 HU", _tally(summary["sensitivity_peak200"])),
+        (
+            "sensitivity, >= 1 mm and peak >= 200 HU",
+            _tally(summary["sensitivity_ge1mm_peak200"]) + _ci(ci.get("ge1mm_peak200")),
+        ),
+        (
+            "sensitivity, peak >= 200 HU",
+            _tally(summary["sensitivity_peak200"]) + _ci(ci.get("peak200")),
+        ),
         (
             "  counted only, >= 1 mm and peak >= 200 HU",
             _tally(summary["sensitivity_counted_ge1mm_peak200"]),
