@@ -199,7 +199,6 @@ def summarize(outcomes: Sequence[ScanOutcome]) -> dict[str, Any]:
         ``n_scans``, ``n_truth``, ``n_faint``.
     """
     bins = {_bin_label(lo, hi): Tally() for lo, hi in SIZE_BINS_MM}
-    ge1, allp = Tally(), Tally()
     ge1_c, allp_c = Tally(), Tally()
     reg, side = Tally(), Tally()
     reg_kind: dict[str, Tally] = {}
@@ -225,13 +224,9 @@ def summarize(outcomes: Sequence[ScanOutcome]) -> dict[str, Any]:
                 if lo <= d < hi or (last and d == hi):
                     bins[label].total += 1
                     bins[label].hits += int(r["hit"])
-            allp.total += 1
-            allp.hits += int(r["hit"])
             allp_c.total += 1
             allp_c.hits += int(r["hit_counted"])
             if d >= 1.0:
-                ge1.total += 1
-                ge1.hits += int(r["hit"])
                 source = by_source.setdefault(_source(o), Tally())
                 source.total += 1
                 source.hits += int(r["hit"])
@@ -252,6 +247,8 @@ def summarize(outcomes: Sequence[ScanOutcome]) -> dict[str, Any]:
                     side.hits += int(r["side_detected"] == r["side_truth"])
                 if r["in_plane_error_mm"] is not None:
                     errors.append(float(r["in_plane_error_mm"]))
+    ge1 = Tally(int(per_scan[:, 0].sum()), int(per_scan[:, 1].sum()))
+    allp = Tally(int(per_scan[:, 2].sum()), int(per_scan[:, 3].sum()))
     kinds = sorted({o.kind for o in outcomes})
     fp_by_kind = {
         k: {
