@@ -626,6 +626,8 @@ def _glued_tail(
     lab, _ = ndimage.label(core, structure=np.ones((3, 3, 3), bool))
     top = np.unravel_index(int(np.argmax(np.where(cmask, hb, -np.inf))), hb.shape)
     core = lab == lab[top]
+    if 2 * int(core.sum()) >= int(cmask.sum()):
+        return None  # the nodule holds its core: at least half of the part
     # one voxel all round, then in-plane up to the skirt's width
     nodule = ndimage.binary_dilation(core, structure=np.ones((3, 3, 3), bool))
     more = round(_SKIRT_MM / min(spacing[1:])) - 1
