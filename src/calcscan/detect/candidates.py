@@ -521,7 +521,8 @@ def _measure(
         values = hb[cmask]
         peak = float(values.max())
     body = ctx.body
-    bg = _background(ctx, cmask, config)
+    grown = ndimage.binary_dilation(cmask, structure=np.ones((3, 3, 3), bool))
+    bg = _background(ctx, grown, config)
     glued = _glued_tail(hb, cmask, bg, peak, spacing)
     if glued is not None:
         # a compact nodule on a faint structure (vessel, cartilage, skin fold): the nodule is
@@ -530,10 +531,10 @@ def _measure(
         lv = np.argwhere(cmask)
         vox = lv + offset
         values = hb[cmask]
-        bg = _background(ctx, cmask, config)
+        grown = ndimage.binary_dilation(cmask, structure=np.ones((3, 3, 3), bool))
+        bg = _background(ctx, grown, config)
     fine_depth, outer = ctx.fine_depth, ctx.outer
     outside_air, cavity_air = ctx.outside_air, ctx.cavity_air
-    grown = ndimage.binary_dilation(cmask, structure=np.ones((3, 3, 3), bool))
     sm_peak = float(ctx.valley[cmask].max())
     conspicuity = (sm_peak - bg) / max(ctx.valley_sigma_hu, 1e-3)
     # geometry in LPS
@@ -598,10 +599,10 @@ def _measure(
     )
 
 
-def _background(ctx: _BoxContext, cmask: NDArray[np.bool_], config: DetectConfig) -> float:
-    """Median of the valley image in a shell around ``cmask``, without bright structures."""
+def _background(ctx: _BoxContext, grown: NDArray[np.bool_], config: DetectConfig) -> float:
+    """Median of the valley image in a shell around ``grown`` (a part dilated by one voxel),
+    without bright structures."""
     body, hb = ctx.body, ctx.hb
-    grown = ndimage.binary_dilation(cmask, structure=np.ones((3, 3, 3), bool))
     ring = ndimage.binary_dilation(grown, iterations=2) & ~grown & body & (hb < config.threshold_hu)
     if not ring.any():
         ring = body & ~grown & (hb < config.threshold_hu)
