@@ -36,6 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from calcscan.detect.bumps import bump_seeds
 from calcscan.detect.config import DetectConfig
 from calcscan.detect.summits import (
     _attached_to_bone,
@@ -235,7 +236,84 @@ def find_candidates(
                 sigma_raw_hu=sigma_raw_hu,
             )
         )
+    if config.bump_ring_mm > 0:
+        out = _add_bumps(
+            scan,
+            layers,
+            config,
+            out,
+            first_label=n_lab + 1,
+            voxel_mm3=voxel_mm3,
+            sig_px=sig_px,
+            sigma_smooth_hu=sigma_smooth_hu,
+            sigma_raw_hu=sigma_raw_hu,
+        )
     return CandidateSet(out, prefiltered)
+
+
+def _add_bumps(
+    scan: CTScan,
+    layers: TissueLayers,
+    config: DetectConfig,
+    found: list[Candidate],
+    *,
+    first_label: int,
+    voxel_mm3: float,
+    sig_px: tuple[float, float],
+    sigma_smooth_hu: float,
+    sigma_raw_hu: float | None,
+) -> list[Candidate]:
+    """``found`` plus the nodules lying on bone (:mod:`calcscan.detect.bumps`).
+
+    A bump already measured as a part of its own is left alone; the bone-slope parts it
+    overlaps are dropped (their voxels now belong to the bump). Each bump is the voxels >=
+    threshold connected to its summit within ``bump_ring_mm - 0.5`` mm of it, down to 1 mm
+    below it along the skin normal (the bone underneath is not part of it).
+    """
+    seeds, normals = bump_seeds(scan.hu, scan.spacing_mm, layers, config)
+    if len(seeds) == 0:
+        return found
+    shape = np.asarray(scan.hu.shape, dtype=np.int64)
+    strides = np.array([shape[1] * shape[2], shape[2], 1], dtype=np.int64)
+    sp = np.asarray(scan.spacing_mm, dtype=np.float64)
+    out = list(found)
+    centres = [c.centroid_index for c in out if c.reason is None]
+    for k, (seed, normal) in enumerate(zip(seeds, normals, strict=True)):
+        if centres and bool(
+            (np.linalg.norm((np.asarray(centres) - seed) * sp, axis=1) <= config.bump_ring_mm).any()
+        ):
+            continue
+        ctx = _BoxContext(scan, layers, config, seed[None, :], sig_px)
+        ctx.set_valley_image(sigma_smooth_hu, sigma_raw_hu)
+        local = seed - ctx.offset
+        rel = (np.indices(ctx.hb.shape).reshape(3, -1).T - local) * sp
+        inside = (np.linalg.norm(rel, axis=1) <= config.bump_ring_mm - 0.5) & (rel @ normal >= -1.0)
+        mask = inside.reshape(ctx.hb.shape) & (ctx.hb >= config.threshold_hu)
+        lab = ndimage.label(mask, structure=np.ones((3, 3, 3), bool))[0]
+        cmask = lab == lab[tuple(local)]
+        vox = np.argwhere(cmask) + ctx.offset
+        cand = _measure(
+            scan,
+            layers,
+            config,
+            first_label + k,
+            vox,
+            cmask,
+            ctx,
+            voxel_mm3,
+            sigma_smooth_hu,
+            bone_test=False,
+        )
+        lin = vox.astype(np.int64) @ strides
+        out = [
+            c
+            for c in out
+            if c.reason != "bone_partial_volume"
+            or not np.isin(c.voxels.astype(np.int64) @ strides, lin).any()
+        ]
+        out.append(cand)
+        centres.append(cand.centroid_index)
+    return out
 
 
 def _box_pad(spacing: tuple[float, float, float]) -> list[int]:
@@ -282,6 +360,15 @@ class _BoxContext:
         self.valley: NDArray[Any] = self.smooth
         self.valley_sigma_hu = 0.0
         self.raw_sigma_hu: float | None = None
+
+    def set_valley_image(self, sigma_smooth_hu: float, sigma_raw_hu: float | None) -> None:
+        """Look for valleys in the raw image on coarse pixels (where the matched filter would
+        fill them in), else in the matched-filtered one."""
+        self.raw_sigma_hu = sigma_raw_hu
+        if sigma_raw_hu is not None and min(self._spacing[1:]) >= _RAW_VALLEY_PIXEL_MM:
+            self.valley, self.valley_sigma_hu = self.hb, sigma_raw_hu
+        else:
+            self.valley, self.valley_sigma_hu = self.smooth, sigma_smooth_hu
 
     def sub(self, box: tuple[slice, slice, slice]) -> _BoxContext:
         """The same maps on a sub-box (box-local slices) around one part of a component."""
@@ -363,11 +450,7 @@ def _measure_component(
 ) -> list[Candidate]:
     """Measure one component, split first when it holds several distinct summits."""
     ctx = _BoxContext(scan, layers, config, vox, sig_px)
-    ctx.raw_sigma_hu = sigma_raw_hu
-    if sigma_raw_hu is not None and min(spacing[1:]) >= _RAW_VALLEY_PIXEL_MM:
-        ctx.valley, ctx.valley_sigma_hu = ctx.hb, sigma_raw_hu
-    else:
-        ctx.valley, ctx.valley_sigma_hu = ctx.smooth, sigma_smooth_hu
+    ctx.set_valley_image(sigma_smooth_hu, sigma_raw_hu)
     lv = vox - ctx.offset
     cmask = np.zeros(ctx.hb.shape, dtype=bool)
     cmask[tuple(lv.T)] = True
@@ -474,12 +557,16 @@ def _measure(
     ctx: _BoxContext,
     voxel_mm3: float,
     sigma_smooth_hu: float,
+    *,
+    bone_test: bool = True,
 ) -> Candidate:
     spacing = scan.spacing_mm
     hb, offset = ctx.hb, ctx.offset
     lv = vox - offset
     values = hb[cmask]
     peak = float(values.max())
+    if not bone_test:
+        return _measure_part(scan, layers, config, label, vox, cmask, ctx, voxel_mm3, on_bone=True)
     attached = _attached_to_bone(
         ctx.valley,
         cmask,
@@ -518,8 +605,27 @@ def _measure(
         vox, lv = vox[own], lv[own]
         cmask = np.zeros_like(cmask)
         cmask[tuple(lv.T)] = True
-        values = hb[cmask]
-        peak = float(values.max())
+    return _measure_part(scan, layers, config, label, vox, cmask, ctx, voxel_mm3, on_bone=False)
+
+
+def _measure_part(
+    scan: CTScan,
+    layers: TissueLayers,
+    config: DetectConfig,
+    label: int,
+    vox: NDArray[np.intp],
+    cmask: NDArray[np.bool_],
+    ctx: _BoxContext,
+    voxel_mm3: float,
+    *,
+    on_bone: bool,
+) -> Candidate:
+    """The measures of a part that is not the bone's slope (``on_bone``: a bump on bone)."""
+    spacing = scan.spacing_mm
+    hb, offset = ctx.hb, ctx.offset
+    lv = vox - offset
+    values = hb[cmask]
+    peak = float(values.max())
     body = ctx.body
     grown = ndimage.binary_dilation(cmask, structure=np.ones((3, 3, 3), bool))
     bg = _background(ctx, grown, config)
@@ -579,6 +685,7 @@ def _measure(
         "core_extent_mm": core_extent,
         "bone_dist_mm": float(layers.sample("bone_dist_mm", vox).min()),
         "attached_to_bone": False,
+        "on_bone": on_bone,
         "rim_fraction": float(outer[cmask].mean()),
         "protrusion_fraction": float(layers.sample("protrusion", vox).mean()),
         "touches_outside_air": bool((grown & outside_air).any()),

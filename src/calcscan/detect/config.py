@@ -94,6 +94,20 @@ class DetectConfig:
     possible_margin_hu : float
         A possible nodule's peak must exceed the threshold by this much (lower peaks are the
         skin's noise tail and are rejected as noise spikes).
+    bump_ring_mm : float
+        Nodules lying on bone (:mod:`calcscan.detect.bumps`): radius of the ring in the skin's
+        tangent plane that must be dark all round a bright summit next to bone (0 turns the
+        search off).
+    bump_ring_fraction : float
+        ... every ring sample below this fraction of the summit's contrast above soft tissue
+    bump_under_mm : float
+        ... and bone (the bone threshold) within this distance below the ring, along the
+        inward skin normal ...
+    bump_floor_fraction : float
+        ... under at least this share of the ring's points (else it is the free end of a
+        bone plate, not a bump on a floor of bone).
+    bump_min_peak_hu : float
+        Dimmest summit searched for a bump on bone.
     """
 
     threshold_hu: float = 150.0
@@ -128,6 +142,11 @@ class DetectConfig:
     periosteal_depth_mm: float = 6.0
     periosteal_bone_dist_mm: float = 2.0
     possible_margin_hu: float = 20.0
+    bump_ring_mm: float = 2.5
+    bump_ring_fraction: float = 0.4
+    bump_under_mm: float = 4.0
+    bump_floor_fraction: float = 0.75
+    bump_min_peak_hu: float = 250.0
 
     def __post_init__(self) -> None:
         if self.connectivity not in (6, 18, 26):

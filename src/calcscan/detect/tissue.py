@@ -150,12 +150,8 @@ def _erode(mask: BoolArray, spacing: tuple[float, float, float], radius_mm: floa
     return np.asarray(mask & ~_dilate(~mask, spacing, radius_mm))
 
 
-def _inplane_summits(values: FloatArray, mask: BoolArray) -> BoolArray:
-    """Voxels of ``mask`` at least as bright as their 8 in-plane neighbours."""
-    idx = np.argwhere(mask)
-    out = np.zeros(mask.shape, dtype=bool)
-    if len(idx) == 0:
-        return out
+def inplane_summit_points(values: NDArray[Any], idx: NDArray[np.intp]) -> BoolArray:
+    """For each index (n, 3): is the voxel at least as bright as its 8 in-plane neighbours?"""
     hi = np.asarray(values.shape) - 1
     v = values[idx[:, 0], idx[:, 1], idx[:, 2]]
     ok = np.ones(len(idx), dtype=bool)
@@ -165,7 +161,16 @@ def _inplane_summits(values: FloatArray, mask: BoolArray) -> BoolArray:
                 continue
             nb = np.clip(idx + np.array([0, dr, dc]), 0, hi)
             ok &= values[nb[:, 0], nb[:, 1], nb[:, 2]] <= v
-    out[tuple(idx[ok].T)] = True
+    return ok
+
+
+def _inplane_summits(values: FloatArray, mask: BoolArray) -> BoolArray:
+    """Voxels of ``mask`` at least as bright as their 8 in-plane neighbours."""
+    idx = np.argwhere(mask)
+    out = np.zeros(mask.shape, dtype=bool)
+    if len(idx) == 0:
+        return out
+    out[tuple(idx[inplane_summit_points(values, idx)].T)] = True
     return out
 
 
@@ -276,16 +281,20 @@ class TissueLayers:
         idx = (np.asarray(fine_index) // f).astype(np.intp)
         return np.asarray(np.clip(idx, 0, np.asarray(self.hu.shape) - 1), dtype=np.intp)
 
-    def voxels_at_least(self, hu: NDArray[Any], threshold_hu: float) -> NDArray[np.intp]:
+    def voxels_at_least(
+        self, hu: NDArray[Any], threshold_hu: float, *, within: BoolArray | None = None
+    ) -> NDArray[np.intp]:
         """Fine indices (C order, as ``np.argwhere``) of the voxels of ``hu`` >= threshold.
 
         Only the blocks whose maximum reaches the threshold are read, plus the partial blocks
-        at the far edges that the coarse grid drops.
+        at the far edges that the coarse grid drops; with ``within`` (a coarse mask), only
+        the blocks of that mask (and no edges).
         """
         f = self.factors
         s, r, c = self.hu_max.shape
         found = []
-        cells = np.argwhere(self.hu_max >= threshold_hu)
+        reach = self.hu_max >= threshold_hu
+        cells = np.argwhere(reach if within is None else reach & within)
         if len(cells):
             fine = hu[: s * f[0], : r * f[1], : c * f[2]].reshape(s, f[0], r, f[1], c, f[2])
             blocks = fine[cells[:, 0], :, cells[:, 1], :, cells[:, 2], :] >= threshold_hu
@@ -297,7 +306,7 @@ class TissueLayers:
             ((slice(0, s * f[0]), slice(r * f[1], None), slice(None)), (0, r * f[1], 0)),
             ((slice(0, s * f[0]), slice(0, r * f[1]), slice(c * f[2], None)), (0, 0, c * f[2])),
         ]
-        for box, origin in edges:
+        for box, origin in edges if within is None else []:
             part = hu[box]
             if part.size:
                 found.append(np.argwhere(part >= threshold_hu) + np.asarray(origin))

@@ -1,0 +1,177 @@
+"""Nodules lying on bone: a compact bump on the bone surface, seen along the skin.
+
+A nodule that touches the bone has no summit or valley of its own: on thick slices or with
+the scanner's blur it is a shoulder of the brighter bone, and on the ~1.2 mm coarse grid it is
+part of the bone mask, so :mod:`calcscan.detect.candidates` never sees it apart from the bone.
+What still sets it apart is its shape *along the skin*: the bone under the dermis runs roughly
+parallel to the skin surface, so the bone's own slope (and a ridge) stays bright along the
+skin in at least one direction, while a nodule on the bone is dark all round.
+
+The test, at every bright in-plane summit of the skin's band next to bone:
+
+1. **dark all round**: on a ring of ``bump_ring_mm`` in the skin's tangent plane (normal from
+   the gradient of the depth below the skin), every sample is below
+   ``bump_ring_fraction`` of the summit's contrast above soft tissue;
+2. **on a floor of bone**: under at least ``bump_floor_fraction`` of the ring's points, along
+   the inward skin normal within ``bump_under_mm``, the image reaches the bone threshold.
+   Without that floor the bright point is the free end of a plate (the caudal tip of the
+   nasal bones, which dips away from the skin plane and leaves the ring dark), not a bump
+   lying on the bone.
+
+Summits that pass are grouped (one per bump, the brightest) and handed back to the candidate
+stage, which measures them like any other part but without the bone-slope test they would fail
+by construction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from calcscan.detect.config import DetectConfig
+from calcscan.detect.tissue import TissueLayers, inplane_summit_points
+
+__all__ = ["bump_seeds"]
+
+#: Soft tissue level (HU) the ring's darkness is measured from (contrast = peak - this).
+_SOFT_TISSUE_HU = 30.0
+#: Directions sampled on the ring.
+_RING_DIRECTIONS = 16
+#: Summits closer than this (mm) belong to the same bump.
+_GROUP_MM = 2.5
+
+
+def _band_summits(
+    hu: NDArray[Any], layers: TissueLayers, config: DetectConfig
+) -> tuple[NDArray[np.intp], NDArray[Any]]:
+    """Fine voxels >= ``bump_min_peak_hu`` brighter than their 8 in-plane neighbours, in the
+    coarse cells of the skin's band that touch bone (the cells the candidate layer peels off)."""
+    peel = config.bone_margin_mm + 0.5 * max(layers.spacing_mm[1:])
+    band = (
+        layers.sealed
+        & (layers.depth_mm <= config.max_depth_mm + 0.5 * max(layers.spacing_mm))
+        & (layers.bone_dist_mm <= peel + config.bump_ring_mm - 1.0)
+    )
+    idx = layers.voxels_at_least(hu, config.bump_min_peak_hu, within=band)
+    ok = inplane_summit_points(hu, idx)
+    return idx[ok], hu[idx[ok, 0], idx[ok, 1], idx[ok, 2]]
+
+
+def skin_normals(
+    layers: TissueLayers, fine_index: NDArray[np.intp]
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """Outward skin normals (unit, in (slice, row, col) millimetres) at fine indices.
+
+    Minus the gradient of the coarse depth map (central differences at the nearest coarse
+    voxel). The second array is False where the gradient is too flat to give a direction
+    (deep inside, or on a ridge of the depth map).
+    """
+    ci = layers.coarse_index(fine_index)
+    depth = layers.depth_mm
+    shape = np.asarray(depth.shape)
+    grad = np.zeros(ci.shape, dtype=np.float64)
+    for ax in range(3):
+        up, dn = ci.copy(), ci.copy()
+        up[:, ax] = np.minimum(ci[:, ax] + 1, shape[ax] - 1)
+        dn[:, ax] = np.maximum(ci[:, ax] - 1, 0)
+        span = np.maximum(up[:, ax] - dn[:, ax], 1) * layers.spacing_mm[ax]
+        grad[:, ax] = (depth[tuple(up.T)] - depth[tuple(dn.T)]) / span
+    norm = np.linalg.norm(grad, axis=1)
+    ok = norm > 0.3
+    normal = -grad / np.maximum(norm, 1e-9)[:, None]
+    return normal, ok
+
+
+def _sample(
+    hu: NDArray[Any], points_mm: NDArray[np.float64], spacing: NDArray[np.float64]
+) -> NDArray[Any]:
+    """Nearest-voxel HU at points given in (slice, row, col) millimetres (clipped to the grid)."""
+    hi = np.asarray(hu.shape) - 1
+    q = np.clip(np.round(points_mm / spacing).astype(np.intp), 0, hi)
+    return np.asarray(hu[q[:, 0], q[:, 1], q[:, 2]])
+
+
+def _tangents(normal: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Two unit vectors spanning the tangent plane of each normal."""
+    helper = np.where(
+        np.abs(normal[:, [0]]) < 0.9, np.array([[1.0, 0.0, 0.0]]), np.array([[0.0, 1.0, 0.0]])
+    )
+    t1 = np.cross(normal, helper)
+    t1 /= np.linalg.norm(t1, axis=1, keepdims=True)
+    return t1, np.cross(normal, t1)
+
+
+def _ring(
+    hu: NDArray[Any],
+    idx: NDArray[np.intp],
+    normal: NDArray[np.float64],
+    spacing: NDArray[np.float64],
+    radius_mm: float,
+    under_mm: float,
+) -> tuple[NDArray[Any], NDArray[Any]]:
+    """Samples on a ring of ``radius_mm`` around each point, in its tangent plane.
+
+    Returns the HU on the ring (n, directions) and, under each ring point, the brightest HU
+    along the inward normal from 1 mm to ``under_mm`` below it (n, directions).
+    """
+    t1, t2 = _tangents(normal)
+    centre = idx * spacing
+    angles = np.linspace(0.0, 2.0 * np.pi, _RING_DIRECTIONS, endpoint=False)
+    on = np.empty((len(idx), len(angles)))
+    under = np.full((len(idx), len(angles)), -np.inf)
+    depths = np.arange(1.0, under_mm + 1e-6, 0.5)
+    for j, theta in enumerate(angles):
+        ring = centre + radius_mm * (np.cos(theta) * t1 + np.sin(theta) * t2)
+        on[:, j] = _sample(hu, ring, spacing)
+        for t in depths:
+            under[:, j] = np.maximum(under[:, j], _sample(hu, ring - t * normal, spacing))
+    return on, under
+
+
+def bump_seeds(
+    hu: NDArray[Any],
+    spacing_mm: tuple[float, float, float],
+    layers: TissueLayers,
+    config: DetectConfig,
+) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+    """Summits of nodules lying on bone (see the module docstring), one per bump.
+
+    Parameters
+    ----------
+    hu : ndarray, shape (n_slices, n_rows, n_cols)
+    spacing_mm : tuple of float
+        Fine voxel spacing (slice step, row, col).
+    layers : TissueLayers
+    config : DetectConfig
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        Fine indices (n, 3) of the bumps' brightest summits, brightest first, and the outward
+        skin normals there (n, 3; unit vectors in (slice, row, col) millimetres).
+    """
+    idx, values = _band_summits(hu, layers, config)
+    none = np.zeros((0, 3), dtype=np.intp), np.zeros((0, 3), dtype=np.float64)
+    if len(idx) == 0:
+        return none
+    normal, ok = skin_normals(layers, idx)
+    idx, values, normal = idx[ok], values[ok], normal[ok]
+    sp = np.asarray(spacing_mm, dtype=np.float64)
+    level = _SOFT_TISSUE_HU + config.bump_ring_fraction * (values - _SOFT_TISSUE_HU)
+    on, under = _ring(hu, idx, normal, sp, config.bump_ring_mm, config.bump_under_mm)
+    floor = (under >= config.bone_threshold_hu).mean(axis=1)
+    keep = (on.max(axis=1) < level) & (floor >= config.bump_floor_fraction)
+    idx, values, normal = idx[keep], values[keep], normal[keep]
+    if len(idx) == 0:
+        return none
+    # one seed per bump: the brightest, then whatever lies farther than _GROUP_MM from it
+    order = np.argsort(-values, kind="stable")
+    chosen: list[int] = []
+    pts = idx * sp
+    for i in order:
+        if all(np.linalg.norm(pts[i] - pts[j]) > _GROUP_MM for j in chosen):
+            chosen.append(int(i))
+    sel = np.asarray(chosen, dtype=np.intp)
+    return idx[sel], normal[sel]
