@@ -31,7 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from calcscan.detect.config import DetectConfig
-from calcscan.detect.tissue import TissueLayers, inplane_summit_points
+from calcscan.detect.tissue import TissueLayers, _dilate, inplane_summit_points
 
 __all__ = ["bump_seeds"]
 
@@ -39,6 +39,8 @@ __all__ = ["bump_seeds"]
 _SOFT_TISSUE_HU = 30.0
 #: Directions sampled on the ring.
 _RING_DIRECTIONS = 16
+#: Largest nodule radius searched for (mm): the summit lies at most this far inside the bone mask.
+_MAX_RADIUS_MM = 2.0
 #: Summits closer than this (mm) belong to the same bump.
 _GROUP_MM = 2.5
 
@@ -54,7 +56,20 @@ def _band_summits(
         & (layers.depth_mm <= config.max_depth_mm + 0.5 * max(layers.spacing_mm))
         & (layers.bone_dist_mm <= peel + config.bump_ring_mm - 1.0)
     )
-    idx = layers.voxels_at_least(hu, config.bump_min_peak_hu, within=band)
+    # a nodule on the bone has its summit within its radius (<= 2 mm) of soft tissue: the
+    # bone's interior is not searched
+    soft = layers.sealed & ~layers.bone
+    band &= _dilate(soft, layers.spacing_mm, _MAX_RADIUS_MM + 0.5 * max(layers.spacing_mm))
+    band &= layers.hu_max >= config.bump_min_peak_hu
+    # one voxel per coarse block, its brightest: a summit inside a block is its brightest
+    # voxel (the block holds its neighbours) but for rare twin summits at opposite corners
+    cells = np.argwhere(band)
+    f = np.asarray(layers.factors)
+    s, r, c = layers.hu_max.shape
+    fine = hu[: s * f[0], : r * f[1], : c * f[2]].reshape(s, f[0], r, f[1], c, f[2])
+    blocks = fine[cells[:, 0], :, cells[:, 1], :, cells[:, 2], :].reshape(len(cells), -1)
+    within = np.stack(np.unravel_index(np.argmax(blocks, axis=1), tuple(f)), axis=1)
+    idx = (cells * f + within).astype(np.intp)
     ok = inplane_summit_points(hu, idx)
     return idx[ok], hu[idx[ok, 0], idx[ok, 1], idx[ok, 2]]
 
@@ -103,31 +118,58 @@ def _tangents(normal: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray
     return t1, np.cross(normal, t1)
 
 
-def _ring(
+def _ring_points(
+    centre_mm: NDArray[np.float64], normal: NDArray[np.float64], radius_mm: float
+) -> list[NDArray[np.float64]]:
+    """The ring of ``radius_mm`` around each centre in its tangent plane, one array of points
+    (n, 3) per direction."""
+    t1, t2 = _tangents(normal)
+    angles = np.linspace(0.0, 2.0 * np.pi, _RING_DIRECTIONS, endpoint=False)
+    return [centre_mm + radius_mm * (np.cos(a) * t1 + np.sin(a) * t2) for a in angles]
+
+
+def _dark_ring(
+    hu: NDArray[Any],
+    idx: NDArray[np.intp],
+    normal: NDArray[np.float64],
+    spacing: NDArray[np.float64],
+    radius_mm: float,
+    level: NDArray[Any],
+) -> NDArray[np.bool_]:
+    """Is every ring sample below ``level``? Points are dropped at their first bright sample,
+    so the bone's slope (bright within a direction or two) costs little."""
+    alive = np.arange(len(idx))
+    t1, t2 = _tangents(normal)
+    centre = idx * spacing
+    for theta in np.linspace(0.0, 2.0 * np.pi, _RING_DIRECTIONS, endpoint=False):
+        step = radius_mm * (np.cos(theta) * t1[alive] + np.sin(theta) * t2[alive])
+        alive = alive[_sample(hu, centre[alive] + step, spacing) < level[alive]]
+        if len(alive) == 0:
+            break
+    out = np.zeros(len(idx), dtype=bool)
+    out[alive] = True
+    return out
+
+
+def _floor_fraction(
     hu: NDArray[Any],
     idx: NDArray[np.intp],
     normal: NDArray[np.float64],
     spacing: NDArray[np.float64],
     radius_mm: float,
     under_mm: float,
-) -> tuple[NDArray[Any], NDArray[Any]]:
-    """Samples on a ring of ``radius_mm`` around each point, in its tangent plane.
-
-    Returns the HU on the ring (n, directions) and, under each ring point, the brightest HU
-    along the inward normal from 1 mm to ``under_mm`` below it (n, directions).
-    """
-    t1, t2 = _tangents(normal)
-    centre = idx * spacing
-    angles = np.linspace(0.0, 2.0 * np.pi, _RING_DIRECTIONS, endpoint=False)
-    on = np.empty((len(idx), len(angles)))
-    under = np.full((len(idx), len(angles)), -np.inf)
+    bone_hu: float,
+) -> NDArray[np.float64]:
+    """Share of the ring's points with bone (``bone_hu``) within ``under_mm`` below them along
+    the inward normal (from 1 mm down)."""
     depths = np.arange(1.0, under_mm + 1e-6, 0.5)
-    for j, theta in enumerate(angles):
-        ring = centre + radius_mm * (np.cos(theta) * t1 + np.sin(theta) * t2)
-        on[:, j] = _sample(hu, ring, spacing)
+    hits = np.zeros(len(idx))
+    for ring in _ring_points(idx * spacing, normal, radius_mm):
+        found = np.zeros(len(idx), dtype=bool)
         for t in depths:
-            under[:, j] = np.maximum(under[:, j], _sample(hu, ring - t * normal, spacing))
-    return on, under
+            found |= _sample(hu, ring - t * normal, spacing) >= bone_hu
+        hits += found
+    return hits / _RING_DIRECTIONS
 
 
 def bump_seeds(
@@ -160,9 +202,12 @@ def bump_seeds(
     idx, values, normal = idx[ok], values[ok], normal[ok]
     sp = np.asarray(spacing_mm, dtype=np.float64)
     level = _SOFT_TISSUE_HU + config.bump_ring_fraction * (values - _SOFT_TISSUE_HU)
-    on, under = _ring(hu, idx, normal, sp, config.bump_ring_mm, config.bump_under_mm)
-    floor = (under >= config.bone_threshold_hu).mean(axis=1)
-    keep = (on.max(axis=1) < level) & (floor >= config.bump_floor_fraction)
+    dark = _dark_ring(hu, idx, normal, sp, config.bump_ring_mm, level)
+    idx, values, normal = idx[dark], values[dark], normal[dark]
+    floor = _floor_fraction(
+        hu, idx, normal, sp, config.bump_ring_mm, config.bump_under_mm, config.bone_threshold_hu
+    )
+    keep = floor >= config.bump_floor_fraction
     idx, values, normal = idx[keep], values[keep], normal[keep]
     if len(idx) == 0:
         return none

@@ -281,20 +281,16 @@ class TissueLayers:
         idx = (np.asarray(fine_index) // f).astype(np.intp)
         return np.asarray(np.clip(idx, 0, np.asarray(self.hu.shape) - 1), dtype=np.intp)
 
-    def voxels_at_least(
-        self, hu: NDArray[Any], threshold_hu: float, *, within: BoolArray | None = None
-    ) -> NDArray[np.intp]:
+    def voxels_at_least(self, hu: NDArray[Any], threshold_hu: float) -> NDArray[np.intp]:
         """Fine indices (C order, as ``np.argwhere``) of the voxels of ``hu`` >= threshold.
 
         Only the blocks whose maximum reaches the threshold are read, plus the partial blocks
-        at the far edges that the coarse grid drops; with ``within`` (a coarse mask), only
-        the blocks of that mask (and no edges).
+        at the far edges that the coarse grid drops.
         """
         f = self.factors
         s, r, c = self.hu_max.shape
         found = []
-        reach = self.hu_max >= threshold_hu
-        cells = np.argwhere(reach if within is None else reach & within)
+        cells = np.argwhere(self.hu_max >= threshold_hu)
         if len(cells):
             fine = hu[: s * f[0], : r * f[1], : c * f[2]].reshape(s, f[0], r, f[1], c, f[2])
             blocks = fine[cells[:, 0], :, cells[:, 1], :, cells[:, 2], :] >= threshold_hu
@@ -306,7 +302,7 @@ class TissueLayers:
             ((slice(0, s * f[0]), slice(r * f[1], None), slice(None)), (0, r * f[1], 0)),
             ((slice(0, s * f[0]), slice(0, r * f[1]), slice(c * f[2], None)), (0, 0, c * f[2])),
         ]
-        for box, origin in edges if within is None else []:
+        for box, origin in edges:
             part = hu[box]
             if part.size:
                 found.append(np.argwhere(part >= threshold_hu) + np.asarray(origin))
