@@ -64,6 +64,8 @@ def _band_summits(
     # one voxel per coarse block, its brightest: a summit inside a block is its brightest
     # voxel (the block holds its neighbours) but for rare twin summits at opposite corners
     cells = np.argwhere(band)
+    if len(cells) == 0:
+        return np.zeros((0, 3), dtype=np.intp), np.zeros(0, dtype=np.float32)
     f = np.asarray(layers.factors)
     s, r, c = layers.hu_max.shape
     fine = hu[: s * f[0], : r * f[1], : c * f[2]].reshape(s, f[0], r, f[1], c, f[2])
