@@ -25,6 +25,7 @@ by construction.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -120,14 +121,12 @@ def _tangents(normal: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray
     return t1, np.cross(normal, t1)
 
 
-def _ring_points(
-    centre_mm: NDArray[np.float64], normal: NDArray[np.float64], radius_mm: float
-) -> list[NDArray[np.float64]]:
-    """The ring of ``radius_mm`` around each centre in its tangent plane, one array of points
-    (n, 3) per direction."""
+def _ring_offsets(normal: NDArray[np.float64], radius_mm: float) -> Iterator[NDArray[np.float64]]:
+    """Offsets (n, 3) from each point to its ring of ``radius_mm`` in the tangent plane, one
+    direction at a time."""
     t1, t2 = _tangents(normal)
-    angles = np.linspace(0.0, 2.0 * np.pi, _RING_DIRECTIONS, endpoint=False)
-    return [centre_mm + radius_mm * (np.cos(a) * t1 + np.sin(a) * t2) for a in angles]
+    for theta in np.linspace(0.0, 2.0 * np.pi, _RING_DIRECTIONS, endpoint=False):
+        yield radius_mm * (np.cos(theta) * t1 + np.sin(theta) * t2)
 
 
 def _dark_ring(
@@ -141,11 +140,9 @@ def _dark_ring(
     """Is every ring sample below ``level``? Points are dropped at their first bright sample,
     so the bone's slope (bright within a direction or two) costs little."""
     alive = np.arange(len(idx))
-    t1, t2 = _tangents(normal)
     centre = idx * spacing
-    for theta in np.linspace(0.0, 2.0 * np.pi, _RING_DIRECTIONS, endpoint=False):
-        step = radius_mm * (np.cos(theta) * t1[alive] + np.sin(theta) * t2[alive])
-        alive = alive[_sample(hu, centre[alive] + step, spacing) < level[alive]]
+    for offset in _ring_offsets(normal, radius_mm):
+        alive = alive[_sample(hu, centre[alive] + offset[alive], spacing) < level[alive]]
         if len(alive) == 0:
             break
     out = np.zeros(len(idx), dtype=bool)
@@ -165,11 +162,12 @@ def _floor_fraction(
     """Share of the ring's points with bone (``bone_hu``) within ``under_mm`` below them along
     the inward normal (from 1 mm down)."""
     depths = np.arange(1.0, under_mm + 1e-6, 0.5)
+    centre = idx * spacing
     hits = np.zeros(len(idx))
-    for ring in _ring_points(idx * spacing, normal, radius_mm):
+    for offset in _ring_offsets(normal, radius_mm):
         found = np.zeros(len(idx), dtype=bool)
         for t in depths:
-            found |= _sample(hu, ring - t * normal, spacing) >= bone_hu
+            found |= _sample(hu, centre + offset - t * normal, spacing) >= bone_hu
         hits += found
     return hits / _RING_DIRECTIONS
 
