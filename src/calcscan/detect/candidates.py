@@ -292,17 +292,9 @@ def _add_bumps(
         lab = ndimage.label(mask, structure=np.ones((3, 3, 3), bool))[0]
         cmask = lab == lab[tuple(local)]
         vox = np.argwhere(cmask) + ctx.offset
-        cand = _measure(
-            scan,
-            layers,
-            config,
-            first_label + k,
-            vox,
-            cmask,
-            ctx,
-            voxel_mm3,
-            sigma_smooth_hu,
-            bone_test=False,
+        # no bone-slope test: a bump on bone fails it by construction
+        cand = _measure_part(
+            scan, layers, config, first_label + k, vox, cmask, ctx, voxel_mm3, on_bone=True
         )
         lin = vox.astype(np.int64) @ strides
         out = [
@@ -557,16 +549,12 @@ def _measure(
     ctx: _BoxContext,
     voxel_mm3: float,
     sigma_smooth_hu: float,
-    *,
-    bone_test: bool = True,
 ) -> Candidate:
     spacing = scan.spacing_mm
     hb, offset = ctx.hb, ctx.offset
     lv = vox - offset
     values = hb[cmask]
     peak = float(values.max())
-    if not bone_test:
-        return _measure_part(scan, layers, config, label, vox, cmask, ctx, voxel_mm3, on_bone=True)
     attached = _attached_to_bone(
         ctx.valley,
         cmask,
