@@ -5,7 +5,8 @@ under the skin. A dense 3 mm nodule touching the skull has no summit or valley o
 (the brighter bone is next to it), so before the bump search it was taken for the bone's
 slope and never counted (the second test: ``bump_ring_mm=0``). A bump needs a floor of bone
 under its ring: with the floor out of reach the same nodule is no bump. A thin bone spur
-that leaves the skull obliquely and ends under the skin is not counted either.
+that leaves the skull obliquely and ends under the skin is not counted either. A wider
+nodule, still bright on the standard ring, is tested on a ring drawn outside its own edge.
 """
 
 from __future__ import annotations
@@ -23,7 +24,14 @@ _CENTRE = 110.0  # axis of the cylinder (row, col), in voxels
 _VOXEL_MM = 0.5
 
 
-def _head(*, skull_outer_mm: float, nodule: bool = False, spur: bool = False) -> CTScan:
+def _head(
+    *,
+    skull_outer_mm: float,
+    nodule: bool = False,
+    spur: bool = False,
+    nodule_mm: float = 3.0,
+    blur_mm: float = 0.4,
+) -> CTScan:
     """Skin at 50 mm from the axis, skull from ``skull_outer_mm - 6`` to ``skull_outer_mm``.
 
     The nodule (3 mm, 900 HU) touches the skull's outer surface on the +col side at
@@ -41,8 +49,8 @@ def _head(*, skull_outer_mm: float, nodule: bool = False, spur: bool = False) ->
     hu[(dist <= skull_outer_mm) & (dist > skull_outer_mm - 6.0)] = 1300.0
     hu[dist <= skull_outer_mm - 6.0] = 35.0
     if nodule:
-        centre_x = skull_outer_mm + 1.5
-        hu[np.sqrt((z - 25.0) ** 2 + y**2 + (x - centre_x) ** 2) <= 1.5] = 900.0
+        centre_x = skull_outer_mm + nodule_mm / 2
+        hu[np.sqrt((z - 25.0) ** 2 + y**2 + (x - centre_x) ** 2) <= nodule_mm / 2] = 900.0
     if spur:
         # from (x = -skull_outer, z = 20) outwards and up at 45 degrees to 3 mm under the skin
         a = np.array([20.0, -skull_outer_mm])
@@ -52,7 +60,7 @@ def _head(*, skull_outer_mm: float, nodule: bool = False, spur: bool = False) ->
         t = np.clip((p @ ab) / float(ab @ ab), 0.0, 1.0)
         off = p - t[..., None] * ab
         hu[(np.hypot(off[..., 0], off[..., 1]) <= 1.0) & (np.abs(y) <= 1.0)] = 1000.0
-    hu = ndimage.gaussian_filter(hu, 0.8)
+    hu = ndimage.gaussian_filter(hu, blur_mm / _VOXEL_MM)
     hu += np.random.default_rng(7).normal(0, 10, _SHAPE).astype(np.float32)
     aff = np.array(
         [[0, 0, _VOXEL_MM, -55], [0, _VOXEL_MM, 0, -55], [_VOXEL_MM, 0, 0, 0], [0, 0, 0, 1]],
@@ -61,8 +69,8 @@ def _head(*, skull_outer_mm: float, nodule: bool = False, spur: bool = False) ->
     return CTScan.from_affine(hu, aff, study_key="bumps")
 
 
-def _nodule_lps(skull_outer_mm: float) -> np.ndarray:
-    col = _CENTRE + (skull_outer_mm + 1.5) / _VOXEL_MM
+def _nodule_lps(skull_outer_mm: float, nodule_mm: float = 3.0) -> np.ndarray:
+    col = _CENTRE + (skull_outer_mm + nodule_mm / 2) / _VOXEL_MM
     return np.array([col * _VOXEL_MM - 55.0, _CENTRE * _VOXEL_MM - 55.0, 25.0])
 
 
@@ -80,6 +88,17 @@ def test_nodule_on_bone_is_missed_without_the_bump_search() -> None:
     assert rec.nodules == []
 
 
+def test_a_wide_nodule_on_bone_is_found_on_a_wider_ring() -> None:
+    """A 4.5 mm nodule with a soft kernel is still bright 2.5 mm from its summit: its ring is
+    drawn 1 mm outside its own half-contrast edge instead (``bump_ring_max_mm``)."""
+    scan = _head(skull_outer_mm=44.0, nodule=True, nodule_mm=4.5, blur_mm=0.8)
+    rec = run_detection(scan).record
+    assert len(rec.nodules) == 1, rec.nodules
+    found = np.asarray(rec.nodules[0]["centroid_lps_mm"])
+    assert np.linalg.norm(found - _nodule_lps(44.0, 4.5)) <= 1.0
+    assert run_detection(scan, DetectConfig(bump_ring_max_mm=2.5)).record.nodules == []
+
+
 def test_bone_surface_alone_is_not_a_bump() -> None:
     rec = run_detection(_head(skull_outer_mm=44.0)).record
     assert rec.nodules == []
@@ -88,7 +107,7 @@ def test_bone_surface_alone_is_not_a_bump() -> None:
 def test_a_bump_needs_a_floor_of_bone_under_its_ring() -> None:
     scan = _head(skull_outer_mm=44.0, nodule=True)
     layers = run_detection(scan).layers
-    seeds, normals = bump_seeds(scan.hu, scan.spacing_mm, layers, DetectConfig())
+    seeds, normals, _ = bump_seeds(scan.hu, scan.spacing_mm, layers, DetectConfig())
     assert len(seeds) == 1
     assert np.linalg.norm(scan.index_to_lps(seeds.astype(float))[0] - _nodule_lps(44.0)) <= 1.0
     assert normals[0] @ np.array([0.0, 0.0, 1.0]) > 0.9  # outwards: +col on this side

@@ -9,9 +9,11 @@ skin in at least one direction, while a nodule on the bone is dark all round.
 
 The test, at every bright in-plane summit of the skin's band next to bone:
 
-1. **dark all round**: on a ring of ``bump_ring_mm`` in the skin's tangent plane (normal from
-   the gradient of the depth below the skin), every sample is below
-   ``bump_ring_fraction`` of the summit's contrast above soft tissue;
+1. **dark all round**: on a ring in the skin's tangent plane (normal from the gradient of the
+   depth below the skin), every sample is below ``bump_ring_fraction`` of the summit's
+   contrast above soft tissue. The ring has radius ``bump_ring_mm``; a bump too wide for that
+   ring gets one 1 mm outside its own edge (where its profile first drops below half its
+   contrast, in the widest direction), up to ``bump_ring_max_mm``;
 2. **on a floor of bone**: under at least ``bump_floor_fraction`` of the ring's points, along
    the inward skin normal within ``bump_under_mm``, the image reaches the bone threshold.
    Without that floor the bright point is the free end of a plate (the caudal tip of the
@@ -44,6 +46,10 @@ _RING_DIRECTIONS = 16
 _MAX_RADIUS_MM = 2.0
 #: Summits closer than this (mm) belong to the same bump.
 _GROUP_MM = 2.5
+#: A widened ring lies this far (mm) outside the bump's half-contrast edge.
+_RING_MARGIN_MM = 1.0
+#: Radial step (mm) of the search for a bump's half-contrast edge.
+_EDGE_STEP_MM = 0.25
 
 
 def _band_summits(
@@ -150,6 +156,66 @@ def _dark_ring(
     return out
 
 
+def _edge_radius(
+    hu: NDArray[Any],
+    idx: NDArray[np.intp],
+    normal: NDArray[np.float64],
+    spacing: NDArray[np.float64],
+    level: NDArray[Any],
+    max_mm: float,
+) -> NDArray[np.float64]:
+    """Radius of each bump's edge in the tangent plane: in the widest of the ring's directions,
+    where the profile first drops below ``level`` (inf when some direction stays above it out to
+    ``max_mm``). Points are dropped as soon as one direction reaches ``max_mm``."""
+    radii = np.arange(0.5, max_mm + 1e-6, _EDGE_STEP_MM)
+    out = np.zeros(len(idx))
+    alive = np.arange(len(idx))
+    centre = idx * spacing
+    for unit in _ring_offsets(normal, 1.0):
+        first = np.full(len(idx), np.inf)
+        todo = alive
+        for r in radii:
+            below = _sample(hu, centre[todo] + r * unit[todo], spacing) < level[todo]
+            first[todo[below]] = r
+            todo = todo[~below]
+            if len(todo) == 0:
+                break
+        out[alive] = np.maximum(out[alive], first[alive])
+        out[todo] = np.inf
+        alive = np.setdiff1d(alive, todo, assume_unique=True)
+        if len(alive) == 0:
+            break
+    return out
+
+
+def _dark_all_round(
+    hu: NDArray[Any],
+    idx: NDArray[np.intp],
+    values: NDArray[Any],
+    normal: NDArray[np.float64],
+    spacing: NDArray[np.float64],
+    config: DetectConfig,
+) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
+    """The darkness test of the module docstring, and the radius of the ring each point was
+    tested on: the ``bump_ring_mm`` ring, else a ring 1 mm outside a wider bump's half-contrast
+    edge (at most ``bump_ring_max_mm``)."""
+    level = _SOFT_TISSUE_HU + config.bump_ring_fraction * (values - _SOFT_TISSUE_HU)
+    dark = _dark_ring(hu, idx, normal, spacing, config.bump_ring_mm, level)
+    ring_mm = np.full(len(idx), config.bump_ring_mm)
+    wide_mm = config.bump_ring_max_mm - _RING_MARGIN_MM
+    if config.bump_ring_max_mm <= config.bump_ring_mm or dark.all():
+        return dark, ring_mm
+    rest = np.flatnonzero(~dark)
+    half = _SOFT_TISSUE_HU + 0.5 * (values[rest] - _SOFT_TISSUE_HU)
+    edge_mm = _edge_radius(hu, idx[rest], normal[rest], spacing, half, wide_mm) + _RING_MARGIN_MM
+    wider = np.isfinite(edge_mm) & (edge_mm > config.bump_ring_mm)
+    for radius in np.unique(edge_mm[wider]):
+        pts = rest[wider & (edge_mm == radius)]
+        dark[pts] = _dark_ring(hu, idx[pts], normal[pts], spacing, float(radius), level[pts])
+        ring_mm[pts] = radius
+    return dark, ring_mm
+
+
 def _floor_fraction(
     hu: NDArray[Any],
     idx: NDArray[np.intp],
@@ -177,7 +243,7 @@ def bump_seeds(
     spacing_mm: tuple[float, float, float],
     layers: TissueLayers,
     config: DetectConfig,
-) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+) -> tuple[NDArray[np.intp], NDArray[np.float64], NDArray[np.float64]]:
     """Summits of nodules lying on bone (see the module docstring), one per bump.
 
     Parameters
@@ -190,25 +256,25 @@ def bump_seeds(
 
     Returns
     -------
-    (ndarray, ndarray)
-        Fine indices (n, 3) of the bumps' brightest summits, brightest first, and the outward
-        skin normals there (n, 3; unit vectors in (slice, row, col) millimetres).
+    (ndarray, ndarray, ndarray)
+        Fine indices (n, 3) of the bumps' brightest summits, brightest first; the outward
+        skin normals there (n, 3; unit vectors in (slice, row, col) millimetres); the radius
+        (mm) of the ring each bump was found dark on (``bump_ring_mm`` or wider).
     """
     idx, values = _band_summits(hu, layers, config)
-    none = np.zeros((0, 3), dtype=np.intp), np.zeros((0, 3), dtype=np.float64)
+    none = np.zeros((0, 3), dtype=np.intp), np.zeros((0, 3), dtype=np.float64), np.zeros(0)
     if len(idx) == 0:
         return none
     normal, ok = skin_normals(layers, idx)
     idx, values, normal = idx[ok], values[ok], normal[ok]
     sp = np.asarray(spacing_mm, dtype=np.float64)
-    level = _SOFT_TISSUE_HU + config.bump_ring_fraction * (values - _SOFT_TISSUE_HU)
-    dark = _dark_ring(hu, idx, normal, sp, config.bump_ring_mm, level)
-    idx, values, normal = idx[dark], values[dark], normal[dark]
+    dark, ring_mm = _dark_all_round(hu, idx, values, normal, sp, config)
+    idx, values, normal, ring_mm = idx[dark], values[dark], normal[dark], ring_mm[dark]
     floor = _floor_fraction(
         hu, idx, normal, sp, config.bump_ring_mm, config.bump_under_mm, config.bone_threshold_hu
     )
     keep = floor >= config.bump_floor_fraction
-    idx, values, normal = idx[keep], values[keep], normal[keep]
+    idx, values, normal, ring_mm = idx[keep], values[keep], normal[keep], ring_mm[keep]
     if len(idx) == 0:
         return none
     # one seed per bump: the brightest, then whatever lies farther than _GROUP_MM from it
@@ -219,4 +285,4 @@ def bump_seeds(
         if all(np.linalg.norm(pts[i] - pts[j]) > _GROUP_MM for j in chosen):
             chosen.append(int(i))
     sel = np.asarray(chosen, dtype=np.intp)
-    return idx[sel], normal[sel]
+    return idx[sel], normal[sel], ring_mm[sel]

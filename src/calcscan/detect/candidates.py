@@ -267,10 +267,10 @@ def _add_bumps(
 
     A bump already measured as a part of its own is left alone; the bone-slope parts it
     overlaps are dropped (their voxels now belong to the bump). Each bump is the voxels >=
-    threshold connected to its summit within ``bump_ring_mm - 0.5`` mm of it, down to 1 mm
+    threshold connected to its summit within its ring's radius less 0.5 mm, down to 1 mm
     below it along the skin normal (the bone underneath is not part of it).
     """
-    seeds, normals = bump_seeds(scan.hu, scan.spacing_mm, layers, config)
+    seeds, normals, ring_mm = bump_seeds(scan.hu, scan.spacing_mm, layers, config)
     if len(seeds) == 0:
         return found
     shape = np.asarray(scan.hu.shape, dtype=np.int64)
@@ -278,16 +278,18 @@ def _add_bumps(
     sp = np.asarray(scan.spacing_mm, dtype=np.float64)
     out = list(found)
     centres = [c.centroid_index for c in out if c.reason is None]
-    for k, (seed, normal) in enumerate(zip(seeds, normals, strict=True)):
+    for k, (seed, normal, radius) in enumerate(zip(seeds, normals, ring_mm, strict=True)):
         if centres and bool(
-            (np.linalg.norm((np.asarray(centres) - seed) * sp, axis=1) <= config.bump_ring_mm).any()
+            (np.linalg.norm((np.asarray(centres) - seed) * sp, axis=1) <= radius).any()
         ):
             continue
-        ctx = _BoxContext(scan, layers, config, seed[None, :], sig_px)
+        # the box reaches _BOX_PAD_MM round the seed; a wider bump's part needs more
+        reach = np.ceil(max(radius - 0.5 - _BOX_PAD_MM, 0.0) / sp).astype(np.intp)
+        ctx = _BoxContext(scan, layers, config, np.stack([seed - reach, seed + reach]), sig_px)
         ctx.set_valley_image(sigma_smooth_hu, sigma_raw_hu)
         local = seed - ctx.offset
         rel = (np.indices(ctx.hb.shape).reshape(3, -1).T - local) * sp
-        inside = (np.linalg.norm(rel, axis=1) <= config.bump_ring_mm - 0.5) & (rel @ normal >= -1.0)
+        inside = (np.linalg.norm(rel, axis=1) <= radius - 0.5) & (rel @ normal >= -1.0)
         mask = inside.reshape(ctx.hb.shape) & (ctx.hb >= config.threshold_hu)
         lab = ndimage.label(mask, structure=np.ones((3, 3, 3), bool))[0]
         cmask = lab == lab[tuple(local)]

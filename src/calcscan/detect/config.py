@@ -98,6 +98,9 @@ class DetectConfig:
         Nodules lying on bone (:mod:`calcscan.detect.bumps`): radius of the ring in the skin's
         tangent plane that must be dark all round a bright summit next to bone (0 turns the
         search off).
+    bump_ring_max_mm : float
+        Widest ring for a bump too wide for ``bump_ring_mm`` (1 mm outside its half-contrast
+        edge); equal to ``bump_ring_mm`` to test one ring only.
     bump_ring_fraction : float
         ... every ring sample below this fraction of the summit's contrast above soft tissue
     bump_under_mm : float
@@ -143,6 +146,7 @@ class DetectConfig:
     periosteal_bone_dist_mm: float = 2.0
     possible_margin_hu: float = 20.0
     bump_ring_mm: float = 2.5
+    bump_ring_max_mm: float = 4.0
     bump_ring_fraction: float = 0.4
     bump_under_mm: float = 4.0
     bump_floor_fraction: float = 0.75
