@@ -6,11 +6,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from scipy.spatial import cKDTree
 
 from calcscan.detect import REJECTION_REASONS, DetectConfig
 from calcscan.detect.candidates import Candidate
-from calcscan.detect.mimics import classify, definite_peak_hu, rejection_reason
+from calcscan.detect.mimics import MetalStreaks, classify, definite_peak_hu, rejection_reason
 from calcscan.detect.morphology import classify_morphology
 
 CFG = DetectConfig()
@@ -66,29 +65,45 @@ CASES: dict[str, tuple[dict[str, Any], float]] = {
 def test_dense_blob_in_a_protrusion_is_not_cartilage() -> None:
     # cartilage is 100-200 HU: a 600 HU compact blob in an auricle is an ossified nodule
     c = cand(protrusion_fraction=0.9, peak_hu=600.0)
-    assert rejection_reason(c, CFG, metal_tree=None, abs_lateral_mm=70.0) is None
+    assert rejection_reason(c, CFG, metal=None, abs_lateral_mm=70.0) is None
 
 
 def test_deep_candidate_on_bone_is_periosteal_partial_volume() -> None:
     c = cand(depth_mm=8.0, bone_dist_mm=1.0)
-    assert rejection_reason(c, CFG, metal_tree=None, abs_lateral_mm=30.0) == "bone_partial_volume"
+    assert rejection_reason(c, CFG, metal=None, abs_lateral_mm=30.0) == "bone_partial_volume"
     shallow = cand(depth_mm=3.0, bone_dist_mm=1.0)
-    assert rejection_reason(shallow, CFG, metal_tree=None, abs_lateral_mm=30.0) is None
+    assert rejection_reason(shallow, CFG, metal=None, abs_lateral_mm=30.0) is None
 
 
 @pytest.mark.parametrize("reason", sorted(CASES))
 def test_each_rejection_reason(reason: str) -> None:
     changes, abs_lat = CASES[reason]
-    assert rejection_reason(cand(**changes), CFG, metal_tree=None, abs_lateral_mm=abs_lat) == (
-        reason
-    )
+    assert rejection_reason(cand(**changes), CFG, metal=None, abs_lateral_mm=abs_lat) == (reason)
 
 
-def test_metal_streak_and_min_size_reasons() -> None:
-    tree = cKDTree(np.array([[30.0, -70.0, 40.0]]))
-    assert rejection_reason(cand(), CFG, metal_tree=tree, abs_lateral_mm=30.0) == "metal_streak"
+def test_metal_streaks_reach_only_the_metal_slices() -> None:
+    """Streaks run in the plane of the slices that cross the metal: a candidate 20 mm away
+    in-plane on the metal's slice is a streak, the same 10 mm above the metal's slices is not
+    (on 1 mm slices; the old rule, a 25 mm ball, rejected both)."""
+    spacing = (1.0, 0.5, 0.5)
+    metal = MetalStreaks(np.array([[40.0, 50.0, 50.0], [41.0, 50.0, 50.0]]), spacing)
+    on_slice = cand()
+    on_slice.voxels = np.array([[40, 140, 100], [41, 141, 100]])  # 20 mm in-plane
+    assert rejection_reason(on_slice, CFG, metal=metal, abs_lateral_mm=30.0) == "metal_streak"
+    above = cand()
+    above.voxels = np.array([[51, 100, 100], [52, 101, 100]])  # 10 mm up, 0.4 mm in-plane
+    assert rejection_reason(above, CFG, metal=metal, abs_lateral_mm=30.0) is None
+    # within the slab (5 mm) it is still a streak, and one slice step always counts
+    near = cand()
+    near.voxels = np.array([[45, 100, 100]])
+    assert rejection_reason(near, CFG, metal=metal, abs_lateral_mm=30.0) == "metal_streak"
+    thick = MetalStreaks(np.array([[40.0, 50.0, 50.0]]), (8.0, 0.5, 0.5))
+    assert thick.reaches(np.array([[6, 100, 100]]), 25.0, 5.0)  # next 8 mm slice
+
+
+def test_min_size_reason() -> None:
     cfg = DetectConfig(min_size_mm=2.5)
-    assert rejection_reason(cand(), cfg, metal_tree=None, abs_lateral_mm=30) == "below_min_size"
+    assert rejection_reason(cand(), cfg, metal=None, abs_lateral_mm=30) == "below_min_size"
 
 
 def test_reason_codes_cover_the_issue_list() -> None:
@@ -108,7 +123,7 @@ def test_reason_codes_cover_the_issue_list() -> None:
 
 def test_clean_nodule_passes_and_is_definite() -> None:
     c = cand()
-    assert rejection_reason(c, CFG, metal_tree=None, abs_lateral_mm=30.0) is None
+    assert rejection_reason(c, CFG, metal=None, abs_lateral_mm=30.0) is None
     assert classify(c, CFG, sigma_raw_hu=10.0) == "definite"
 
 

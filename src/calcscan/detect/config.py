@@ -67,6 +67,9 @@ class DetectConfig:
         Voxels at or above this are metal (dental fillings, implants, piercings).
     metal_streak_radius_mm : float
         Candidates this close (in-plane) to metal on nearby slices are streak mimics.
+    metal_streak_slab_mm : float
+        ... on slices within this distance (along the slice axis, at least one slice step)
+        of the metal's own: streaks run in the plane of the slices that cross the metal.
     definite_conspicuity : float
         Matched-filter contrast-to-noise at or above which a candidate is a counted nodule.
     possible_conspicuity : float
@@ -134,6 +137,7 @@ class DetectConfig:
     cartilage_max_peak_hu: float = 350.0
     metal_threshold_hu: float = 3000.0
     metal_streak_radius_mm: float = 25.0
+    metal_streak_slab_mm: float = 5.0
     definite_conspicuity: float = 5.0
     possible_conspicuity: float = 3.5
     definite_margin_hu: float = 50.0

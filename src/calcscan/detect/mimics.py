@@ -19,6 +19,7 @@ from calcscan.detect.tissue import TissueLayers
 
 __all__ = [
     "REJECTION_REASONS",
+    "MetalStreaks",
     "classify",
     "definite_peak_hu",
     "metal_points",
@@ -42,17 +43,55 @@ REJECTION_REASONS: Final = (
 )
 
 
+class MetalStreaks:
+    """Where streak artefacts from metal can fall: near the metal, on the metal's own slices.
+
+    Streaks from metal (dental fillings, implants) run in the plane of the slices that cross
+    the metal, blurred over the slice profile; they do not reach slices farther along the
+    slice axis (Barrett & Keat, RadioGraphics 2004;24:1679-91).
+
+    Parameters
+    ----------
+    points_mm : ndarray, shape (n, 3)
+        Metal voxels in (slice, row, col) millimetres (index times spacing).
+    spacing_mm : sequence of float
+        Fine voxel spacing (slice step, row, col).
+    """
+
+    def __init__(self, points_mm: NDArray[np.float64], spacing_mm: Any) -> None:
+        self._tree = cKDTree(points_mm)
+        self.spacing_mm = np.asarray(spacing_mm, dtype=np.float64)
+
+    def reaches(self, voxels: NDArray[Any], radius_mm: float, slab_mm: float) -> bool:
+        """Is there metal within ``radius_mm`` in-plane of the centroid of ``voxels`` (fine
+        indices) on slices within ``slab_mm`` of theirs (at least one slice step)?"""
+        slab_mm = max(slab_mm, float(self.spacing_mm[0]))
+        pts = np.asarray(voxels, dtype=np.float64) * self.spacing_mm
+        lo, hi = float(pts[:, 0].min()) - slab_mm, float(pts[:, 0].max()) + slab_mm
+        centre = pts.mean(axis=0)
+        centre[0] = 0.5 * (lo + hi)
+        near = self._tree.query_ball_point(centre, float(np.hypot(radius_mm, 0.5 * (hi - lo))))
+        if not near:
+            return False
+        m = self._tree.data[near]
+        inplane = np.hypot(m[:, 1] - centre[1], m[:, 2] - centre[2]) <= radius_mm
+        return bool((inplane & (m[:, 0] >= lo) & (m[:, 0] <= hi)).any())
+
+
 def metal_points(
-    hu: NDArray[Any], scan_to_lps: Any, config: DetectConfig, layers: TissueLayers | None = None
+    hu: NDArray[Any],
+    spacing_mm: Any,
+    config: DetectConfig,
+    layers: TissueLayers | None = None,
 ) -> tuple[NDArray[np.float64], int]:
-    """LPS positions of metal voxels (subsampled to at most 20 000 points) and their number.
+    """Positions of metal voxels (subsampled to at most 20 000 points) and their number.
 
     Parameters
     ----------
     hu : ndarray
         Fine HU volume.
-    scan_to_lps : callable
-        Index (slice, row, col) to LPS mm, e.g. ``CTScan.index_to_lps``.
+    spacing_mm : sequence of float
+        Fine voxel spacing (slice step, row, col).
     config : DetectConfig
     layers : TissueLayers, optional
         When given, only blocks whose maximum reaches the threshold are read.
@@ -60,6 +99,7 @@ def metal_points(
     Returns
     -------
     points : ndarray, shape (n, 3)
+        In (slice, row, col) millimetres (index times spacing), as :class:`MetalStreaks` takes.
     n_voxels : int
         All voxels >= ``metal_threshold_hu`` (before subsampling).
     """
@@ -72,14 +112,14 @@ def metal_points(
     n_voxels = len(idx)
     if len(idx) > 20_000:
         idx = idx[:: len(idx) // 20_000 + 1]
-    return np.asarray(scan_to_lps(idx.astype(np.float64)), dtype=np.float64), n_voxels
+    return idx.astype(np.float64) * np.asarray(spacing_mm, dtype=np.float64), n_voxels
 
 
 def rejection_reason(
     cand: Candidate,
     config: DetectConfig,
     *,
-    metal_tree: cKDTree | None,
+    metal: MetalStreaks | None,
     abs_lateral_mm: float,
 ) -> str | None:
     """Reason code for a mimic, or ``None`` when the candidate may be a nodule.
@@ -89,16 +129,16 @@ def rejection_reason(
     cand : Candidate
         Measured candidate (``measures`` filled).
     config : DetectConfig
-    metal_tree : scipy.spatial.cKDTree or None
-        Tree of metal voxel positions (LPS mm).
+    metal : MetalStreaks or None
+        The scan's metal (``None`` when it has none).
     abs_lateral_mm : float
         Distance of the candidate from the facial midline.
     """
     m = cand.measures
-    if metal_tree is not None:
-        d, _ = metal_tree.query(cand.centroid_lps_mm)
-        if d <= config.metal_streak_radius_mm:
-            return "metal_streak"
+    if metal is not None and metal.reaches(
+        cand.voxels, config.metal_streak_radius_mm, config.metal_streak_slab_mm
+    ):
+        return "metal_streak"
     if m["attached_to_bone"] or (m["touches_cavity_air"] and m["bone_dist_mm"] <= 4.0):
         return "bone_partial_volume"
     # cartilage is 100-200 HU (partial volume and noise add a little); a denser compact blob in

@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.spatial import cKDTree
 
 from calcscan import __version__
 from calcscan.detect.candidates import (
@@ -22,7 +21,7 @@ from calcscan.detect.candidates import (
 )
 from calcscan.detect.config import DetectConfig
 from calcscan.detect.landmarks import FaceFrame, find_face_frame
-from calcscan.detect.mimics import classify, metal_points, rejection_reason
+from calcscan.detect.mimics import MetalStreaks, classify, metal_points, rejection_reason
 from calcscan.detect.morphology import classify_morphology
 from calcscan.detect.qc import run_qc
 from calcscan.detect.record import StudyRecord, nodule_dict
@@ -107,10 +106,10 @@ def run_detection(scan: CTScan, config: DetectConfig | None = None) -> Detection
     n_outside = outside_components(scan.hu, layers, config)
     timings["candidates"] = time.perf_counter() - t
     t = time.perf_counter()
-    metal, n_metal = metal_points(scan.hu, scan.index_to_lps, config, layers)
+    metal, n_metal = metal_points(scan.hu, scan.spacing_mm, config, layers)
     voxel_mm3 = float(abs(np.linalg.det(scan.affine_lps[:3, :3])))
     metal_volume = float(n_metal) * voxel_mm3
-    tree = cKDTree(metal) if len(metal) else None
+    streaks = MetalStreaks(metal, scan.spacing_mm) if len(metal) else None
     rejected: Counter[str] = Counter()
     if n_outside:
         rejected["outside_skin"] = n_outside
@@ -125,7 +124,7 @@ def run_detection(scan: CTScan, config: DetectConfig | None = None) -> Detection
         cand.region, cand.side = assign_region(frame, cand.centroid_lps_mm, normal)
         cand.measures["face"] = feats
         reason = rejection_reason(
-            cand, config, metal_tree=tree, abs_lateral_mm=feats["abs_lateral_mm"]
+            cand, config, metal=streaks, abs_lateral_mm=feats["abs_lateral_mm"]
         )
         if reason is not None:
             cand.reason, cand.status = reason, "rejected"
