@@ -30,11 +30,12 @@ def _head(
     nodule: bool = False,
     spur: bool = False,
     nodule_mm: float = 3.0,
+    nodule_hu: float = 900.0,
     blur_mm: float = 0.4,
 ) -> CTScan:
     """Skin at 50 mm from the axis, skull from ``skull_outer_mm - 6`` to ``skull_outer_mm``.
 
-    The nodule (3 mm, 900 HU) touches the skull's outer surface on the +col side at
+    The nodule (3 mm, 900 HU unless told) touches the skull's outer surface on the +col side at
     z = 25 mm; the spur (a 2 mm rod, 1000 HU) leaves the skull on the -col side at 45 degrees
     and ends 3 mm under the skin.
     """
@@ -50,7 +51,7 @@ def _head(
     hu[dist <= skull_outer_mm - 6.0] = 35.0
     if nodule:
         centre_x = skull_outer_mm + nodule_mm / 2
-        hu[np.sqrt((z - 25.0) ** 2 + y**2 + (x - centre_x) ** 2) <= nodule_mm / 2] = 900.0
+        hu[np.sqrt((z - 25.0) ** 2 + y**2 + (x - centre_x) ** 2) <= nodule_mm / 2] = nodule_hu
     if spur:
         # from (x = -skull_outer, z = 20) outwards and up at 45 degrees to 3 mm under the skin
         a = np.array([20.0, -skull_outer_mm])
@@ -97,6 +98,18 @@ def test_a_wide_nodule_on_bone_is_found_on_a_wider_ring() -> None:
     found = np.asarray(rec.nodules[0]["centroid_lps_mm"])
     assert np.linalg.norm(found - _nodule_lps(44.0, 4.5)) <= 1.0
     assert run_detection(scan, DetectConfig(bump_ring_max_mm=2.5)).record.nodules == []
+
+
+def test_a_faint_nodule_on_bone_is_searched_from_200_hu() -> None:
+    """A 240 HU nodule on the skull: its summit lies between 200 and 250 HU. It is counted
+    with the default ``bump_min_peak_hu`` (200) and missed when only summits >= 250 HU are
+    searched."""
+    scan = _head(skull_outer_mm=44.0, nodule=True, nodule_hu=240.0)
+    rec = run_detection(scan).record
+    assert len(rec.nodules) == 1, rec.nodules
+    found = np.asarray(rec.nodules[0]["centroid_lps_mm"])
+    assert np.linalg.norm(found - _nodule_lps(44.0)) <= 1.0
+    assert run_detection(scan, DetectConfig(bump_min_peak_hu=250.0)).record.nodules == []
 
 
 def test_bone_surface_alone_is_not_a_bump() -> None:

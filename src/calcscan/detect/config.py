@@ -113,7 +113,10 @@ class DetectConfig:
         ... under at least this share of the ring's points (else it is the free end of a
         bone plate, not a bump on a floor of bone).
     bump_min_peak_hu : float
-        Dimmest summit searched for a bump on bone.
+        Dimmest summit searched for a bump on bone: 200 HU, clear of the skin's noise tail
+        (150-165 HU) and the level from which a nodule must be found (issue 3's sensitivity
+        counts nodules whose rendered peak reaches 200 HU). A bump still has to pass the
+        conspicuity and peak tests of a counted nodule.
     """
 
     threshold_hu: float = 150.0
@@ -154,7 +157,7 @@ class DetectConfig:
     bump_ring_fraction: float = 0.4
     bump_under_mm: float = 4.0
     bump_floor_fraction: float = 0.75
-    bump_min_peak_hu: float = 250.0
+    bump_min_peak_hu: float = 200.0
 
     def __post_init__(self) -> None:
         if self.connectivity not in (6, 18, 26):
