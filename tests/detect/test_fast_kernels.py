@@ -121,3 +121,23 @@ def test_sparse_labels_match_cc3d(connectivity):
     lab, n = _label_voxels(idx, connectivity)
     np.testing.assert_array_equal(lab, dense[tuple(idx.T)])
     assert n == int(dense.max()) > 5
+
+
+@pytest.mark.parametrize("spacing", [(1.5, 0.48, 0.48), (4.0, 0.9, 0.9), (1.0, 0.3, 0.3)])
+def test_protrusion_at_matches_the_opening_of_the_whole_grid(spacing):
+    # a head-like slab with thin lateral plates (auricles) and a nose-like ridge
+    hu = np.full((24, 120, 120), -1000.0, dtype=np.float32)
+    rows, cols = np.ogrid[:120, :120]
+    disc = (rows - 60) ** 2 + (cols - 60) ** 2 <= 40**2
+    hu[2:22, disc] = 40.0
+    hu[6:18, 55:65, 5:20] = 40.0  # thin in the slice direction on thin slices only
+    hu[4:20, 58:61, 95:118] = 40.0  # a plate one or two coarse voxels thick
+    layers = compute_tissue(hu, spacing, DetectConfig())
+    rp = DetectConfig().protrusion_radius_mm
+    opened = _dilate(layers.depth_mm > rp, layers.spacing_mm, rp)
+    expected_map = layers.body & ~opened
+    fine = np.argwhere(hu > -500.0)
+    expected = expected_map[tuple(layers.coarse_index(fine).T)]
+    got = layers.protrusion_at(fine)
+    np.testing.assert_array_equal(got, expected)
+    assert got.any() and not got.all()

@@ -677,7 +677,7 @@ def _measure_part(
         "attached_to_bone": False,
         "on_bone": on_bone,
         "rim_fraction": float(outer[cmask].mean()),
-        "protrusion_fraction": float(layers.sample("protrusion", vox).mean()),
+        "protrusion_fraction": float(layers.protrusion_at(vox).mean()),
         "touches_outside_air": bool((grown & outside_air).any()),
         "touches_cavity_air": bool((grown & cavity_air).any()),
         "background_hu": bg,

@@ -257,10 +257,10 @@ class TissueLayers:
         Bone components (coarse HU >= bone threshold, large enough).
     bone_dist_mm : ndarray of float32
         Distance to the nearest bone voxel.
-    protrusion : ndarray of bool
-        Thin protrusions of the body (auricles, nasal alae) removed by an opening.
     cavity_air : ndarray of bool
         Air inside the sealed body (sinuses, airway, nostrils, ear canals).
+    protrusion_radius_mm : float
+        Radius of the opening that tells thin protrusions (:meth:`protrusion_at`).
     """
 
     factors: tuple[int, int, int]
@@ -272,8 +272,8 @@ class TissueLayers:
     depth_mm: FloatArray
     bone: BoolArray
     bone_dist_mm: FloatArray
-    protrusion: BoolArray
     cavity_air: BoolArray
+    protrusion_radius_mm: float = 4.0
 
     def coarse_index(self, fine_index: NDArray[Any]) -> NDArray[np.intp]:
         """Coarse voxel index of fine (slice, row, col) indices (clipped to the grid)."""
@@ -316,6 +316,26 @@ class TissueLayers:
         arr = getattr(self, name)
         return np.asarray(arr[c[..., 0], c[..., 1], c[..., 2]])
 
+    def protrusion_at(self, fine_index: NDArray[Any]) -> NDArray[np.bool_]:
+        """Is each fine index in a thin protrusion of the body (auricle, nasal ala)?
+
+        A protrusion is the body minus its opening by a ball of ``protrusion_radius_mm``: body
+        voxels with no voxel deeper than that radius below the skin within that radius. Only
+        the coarse voxels asked for are tested (an opening of the whole grid costs more than
+        the few candidates that need it).
+        """
+        shape = self.depth_mm.shape
+        cells = self.coarse_index(np.asarray(fine_index).reshape(-1, 3))
+        flat, inverse = np.unique(np.ravel_multi_index(tuple(cells.T), shape), return_inverse=True)
+        uniq = np.stack(np.unravel_index(flat, shape), axis=1)
+        r = self.protrusion_radius_mm
+        offsets = np.concatenate([np.zeros((1, 3), np.intp), _ball_offsets(self.spacing_mm, r)])
+        q = uniq[:, None, :] + offsets[None, :, :]
+        q = np.clip(q, 0, np.asarray(shape) - 1)  # a clipped offset lands inside the ball too
+        near_core = (self.depth_mm[q[..., 0], q[..., 1], q[..., 2]] > r).any(axis=1)
+        inner = self.body[uniq[:, 0], uniq[:, 1], uniq[:, 2]] & ~near_core
+        return np.asarray(inner[inverse.reshape(-1)]).reshape(np.shape(fine_index)[:-1])
+
     def sample_box(self, name: str, box: tuple[slice, slice, slice]) -> NDArray[Any]:
         """The coarse map ``name`` on every fine voxel of ``box`` (nearest coarse voxel)."""
         arr = getattr(self, name)
@@ -329,7 +349,7 @@ class TissueLayers:
 def compute_tissue(
     hu: NDArray[Any], spacing_mm: tuple[float, float, float], config: DetectConfig
 ) -> TissueLayers:
-    """Body, sealed body, depth, bone and protrusion maps on the coarse grid.
+    """Body, sealed body, depth and bone maps on the coarse grid (protrusions on demand).
 
     Parameters
     ----------
@@ -360,7 +380,14 @@ def compute_tissue(
             out = np.zeros(chu.shape, dtype=arr.dtype)
         out[crop] = arr
         full[name] = out
-    return TissueLayers(factors=factors, spacing_mm=spacing, hu=chu, hu_max=chu_max, **full)
+    return TissueLayers(
+        factors=factors,
+        spacing_mm=spacing,
+        hu=chu,
+        hu_max=chu_max,
+        protrusion_radius_mm=config.protrusion_radius_mm,
+        **full,
+    )
 
 
 def _body_box(
@@ -386,7 +413,7 @@ def _body_box(
 def _tissue_maps(
     chu: FloatArray, spacing: tuple[float, float, float], config: DetectConfig
 ) -> dict[str, NDArray[Any]]:
-    """Body, sealed body, depth, bone, bone distance, protrusion and cavity air of ``chu``."""
+    """Body, sealed body, depth, bone, bone distance and cavity air of ``chu``."""
     tissue = chu > config.body_threshold_hu
     # cut thin bridges to the table/head holder before keeping the largest component
     core = _erode(tissue, spacing, 1.6)
@@ -441,18 +468,12 @@ def _tissue_maps(
             opened |= rind & ~_inplane_summits(chu, rind)
         bone = opened | (bone & (depth > config.max_depth_mm + 2.0 * max(spacing)))
     bone_dist = _dist(~bone, spacing) if bone.any() else np.full(chu.shape, 1e3, np.float32)
-    # protrusions: sealed minus its opening
-    rp = config.protrusion_radius_mm
-    eroded = depth > rp
-    opened = _dilate(eroded, spacing, rp) if eroded.any() else eroded
-    protrusion = body & ~opened
     return {
         "body": body,
         "sealed": sealed,
         "depth_mm": depth,
         "bone": bone,
         "bone_dist_mm": bone_dist,
-        "protrusion": protrusion,
         "cavity_air": cavity_air,
     }
 
