@@ -273,7 +273,7 @@ class TissueLayers:
     bone: BoolArray
     bone_dist_mm: FloatArray
     cavity_air: BoolArray
-    protrusion_radius_mm: float = 4.0
+    protrusion_radius_mm: float
 
     def coarse_index(self, fine_index: NDArray[Any]) -> NDArray[np.intp]:
         """Coarse voxel index of fine (slice, row, col) indices (clipped to the grid)."""
