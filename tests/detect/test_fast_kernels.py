@@ -8,6 +8,7 @@ import pytest
 from scipy import ndimage
 from skimage.morphology import h_maxima
 
+from calcscan.detect.candidates import distance_to_background
 from calcscan.detect.config import DetectConfig
 from calcscan.detect.summits import _h_maxima, _merge_shoulders, _split
 from calcscan.detect.tissue import (
@@ -141,3 +142,16 @@ def test_protrusion_at_matches_the_opening_of_the_whole_grid(spacing):
     got = layers.protrusion_at(fine)
     np.testing.assert_array_equal(got, expected)
     assert got.any() and not got.all()
+
+
+@pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (2.5, 0.45, 0.45), (0.6, 0.7, 0.8)])
+def test_distance_to_background_matches_the_distance_transform(spacing):
+    mask = _blobs((14, 30, 26), seed=3, level=0.49)
+    full = edt.edt(mask.astype(np.uint8), anisotropy=spacing, black_border=False)
+    rng = np.random.default_rng(0)
+    for index in np.argwhere(mask)[rng.choice(int(mask.sum()), 40, replace=False)]:
+        got = distance_to_background(mask, index, spacing)
+        assert got == pytest.approx(float(full[tuple(index)]), rel=1e-5)
+    assert distance_to_background(np.ones((3, 4, 5), bool), np.array([1, 1, 1]), spacing) == (
+        float("inf")
+    )

@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import cc3d
-import edt
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
@@ -55,6 +54,7 @@ from calcscan.scan import CTScan
 __all__ = [
     "Candidate",
     "CandidateSet",
+    "distance_to_background",
     "find_candidates",
     "matched_filter_sigma_px",
     "outside_components",
@@ -404,11 +404,10 @@ class _BoxContext:
     def cavity_air(self) -> NDArray[np.bool_]:
         return self._air_maps[2]
 
-    @functools.cached_property
-    def fine_depth(self) -> NDArray[Any]:
-        return np.asarray(
-            edt.edt(self.body.astype(np.uint8), anisotropy=self._spacing, black_border=False)
-        )
+    def fine_depth_at(self, local_index: NDArray[np.intp]) -> float:
+        """Distance (mm) from a box-local voxel to the nearest air voxel of the box (see
+        :func:`distance_to_background`)."""
+        return distance_to_background(self.body, local_index, self._spacing)
 
     @functools.cached_property
     def outer(self) -> NDArray[np.bool_]:
@@ -426,6 +425,22 @@ class _BoxContext:
         hb, sm = self.hb[sub], self.smooth[sub]
         soft = (hb < self._config.threshold_hu) & (hb > self._config.body_threshold_hu)
         return float(np.median(sm[soft])) if soft.any() else 0.0
+
+
+def distance_to_background(
+    mask: NDArray[np.bool_], index: NDArray[np.intp], spacing: tuple[float, float, float]
+) -> float:
+    """Distance (mm) from voxel ``index`` to the nearest False voxel of ``mask``.
+
+    The value ``edt.edt(mask, anisotropy=spacing, black_border=False)`` holds at ``index``
+    (the array's border is not background; ``inf`` when ``mask`` is all True), found from the
+    background voxels directly: a part's depth needs it at one voxel, not the whole box.
+    """
+    bg = np.argwhere(~mask)
+    if len(bg) == 0:
+        return float("inf")
+    step = (bg - np.asarray(index)) * np.asarray(spacing)
+    return float(np.float32(np.sqrt(np.min(np.einsum("ij,ij->i", step, step)))))
 
 
 def _measure_component(
@@ -629,7 +644,7 @@ def _measure_part(
         values = hb[cmask]
         grown = ndimage.binary_dilation(cmask, structure=np.ones((3, 3, 3), bool))
         bg = _background(ctx, grown, config)
-    fine_depth, outer = ctx.fine_depth, ctx.outer
+    outer = ctx.outer
     outside_air, cavity_air = ctx.outside_air, ctx.cavity_air
     sm_peak = float(ctx.valley[cmask].max())
     conspicuity = (sm_peak - bg) / max(ctx.valley_sigma_hu, 1e-3)
@@ -647,7 +662,7 @@ def _measure_part(
     volume = n * voxel_mm3
     diameter = float((6.0 * volume / np.pi) ** (1.0 / 3.0))
     ci = np.clip(np.round(centroid_idx - offset).astype(int), 0, np.array(hb.shape) - 1)
-    depth_mm = float(fine_depth[tuple(ci)]) if body[tuple(ci)] else 0.0
+    depth_mm = ctx.fine_depth_at(ci) if body[tuple(ci)] else 0.0
     if not np.isfinite(depth_mm) or depth_mm > _BOX_PAD_MM:
         # the skin surface is outside the box: the coarse depth is good enough there
         depth_mm = float(layers.sample("depth_mm", np.round(centroid_idx)[None, :].astype(int))[0])
