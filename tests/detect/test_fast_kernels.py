@@ -12,6 +12,7 @@ from calcscan.detect.candidates import distance_to_background
 from calcscan.detect.config import DetectConfig
 from calcscan.detect.summits import _h_maxima, _merge_shoulders, _split
 from calcscan.detect.tissue import (
+    _body_box,
     _dilate,
     _erode,
     block_stats,
@@ -83,11 +84,13 @@ def test_split_two_blobs_and_merge_shoulders():
     assert m2 == 1
 
 
+@pytest.mark.parametrize("threads", [1, 3])
 @pytest.mark.parametrize("factors", [(1, 3, 3), (2, 2, 2), (1, 1, 1), (3, 2, 1)])
-def test_block_stats_match_reshape(factors):
+def test_block_stats_match_reshape(factors, threads):
     rng = np.random.default_rng(7)
-    vol = rng.integers(-1000, 2000, size=(13, 31, 29)).astype(np.float32)
-    mean, top = block_stats(vol, factors, slab=2)
+    # 83 slices: enough slabs to share among 3 threads, with a partial slab and block at the end
+    vol = rng.integers(-1000, 2000, size=(83, 31, 29)).astype(np.float32)
+    mean, top = block_stats(vol, factors, slab=2, threads=threads)
     s, r, c = (n // f for n, f in zip(vol.shape, factors, strict=True))
     blocks = vol[: s * factors[0], : r * factors[1], : c * factors[2]].reshape(
         s, factors[0], r, factors[1], c, factors[2]
@@ -155,3 +158,29 @@ def test_distance_to_background_matches_the_distance_transform(spacing):
     assert distance_to_background(np.ones((3, 4, 5), bool), np.array([1, 1, 1]), spacing) == (
         float("inf")
     )
+
+
+@pytest.mark.parametrize("shape", [(30, 41, 37), (31, 40, 36)])
+def test_body_box_holds_the_largest_component_and_leaves_a_far_object_out(shape):
+    import cc3d
+
+    rng = np.random.default_rng(11)
+    tissue = np.zeros(shape, dtype=bool)
+    # an irregular "head" (the largest component) and a small object far from it
+    zz, yy, xx = np.indices(shape)
+    tissue |= ((zz - 14) / 11.0) ** 2 + ((yy - 18) / 13.0) ** 2 + ((xx - 15) / 10.0) ** 2 < 1
+    tissue &= rng.random(shape) > 0.05
+    tissue[2:4, 36:39, 32:35] = True
+    sp = (1.5, 1.2, 1.2)
+    box = _body_box(tissue, sp, margin_mm=0.0)
+    largest = cc3d.largest_k(tissue.view(np.uint8), k=1, connectivity=6) > 0
+    idx = np.argwhere(largest)
+    for ax in range(3):
+        lo, hi = int(idx[:, ax].min()), int(idx[:, ax].max()) + 1
+        # the whole component, at most one pooled voxel (2 voxels) more on each side
+        assert box[ax].start <= lo and box[ax].stop >= hi
+        assert lo - box[ax].start <= 1 and box[ax].stop - hi <= 1 + shape[ax] % 2
+    # the far object lies outside the box
+    assert box[1].stop <= 36 or box[2].stop <= 32
+    grown = _body_box(tissue, sp, margin_mm=3.0)
+    assert grown[1].start == max(box[1].start - 3, 0)
