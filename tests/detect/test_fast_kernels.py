@@ -46,9 +46,16 @@ def test_dilate_of_empty_and_erode_of_full():
     assert _erode(~empty, sp, 3.0).all()  # the array border is not background
 
 
+@pytest.mark.parametrize("where", ["whole", "inside", "at_edge"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_fill_holes_matches_scipy(seed):
+def test_fill_holes_matches_scipy(seed, where):
     mask = ~_blobs((12, 50, 45), seed=seed, level=0.52)
+    if where != "whole":
+        # the same pattern inside a larger empty array: in its middle, or against two edges
+        big = np.zeros((20, 70, 60), dtype=bool)
+        at = (4, 9, 7) if where == "inside" else (0, 9, 15)
+        big[at[0] : at[0] + 12, at[1] : at[1] + 50, at[2] : at[2] + 45] = mask
+        mask = big
     filled = ndimage.binary_fill_holes(mask)
     np.testing.assert_array_equal(fill_holes(mask), filled)
     per_slice = np.stack([ndimage.binary_fill_holes(s) for s in mask])

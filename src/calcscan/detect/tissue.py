@@ -199,7 +199,9 @@ def fill_holes(mask: BoolArray, *, planar: bool = False) -> BoolArray:
 
     The same as ``scipy.ndimage.binary_fill_holes`` (background 6-connected in 3-D; with
     ``planar``, slice by slice with 4-connected background), by labelling the background once
-    instead of growing it from the border.
+    instead of growing it from the border, and only inside the bounding box of ``mask``: a
+    background voxel outside the box reaches the edge of the array in a straight line, and a
+    background voxel on the box's faces touches one of those.
 
     Parameters
     ----------
@@ -211,6 +213,16 @@ def fill_holes(mask: BoolArray, *, planar: bool = False) -> BoolArray:
     -------
     ndarray of bool
     """
+    hits = [np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != ax))) for ax in range(3)]
+    out = np.zeros(mask.shape, dtype=bool)
+    if hits[0].size == 0:
+        return out
+    box = tuple(slice(int(h[0]), int(h[-1]) + 1) for h in hits)
+    out[box] = _fill_box(np.asarray(mask[box], dtype=bool), planar=planar)
+    return out
+
+
+def _fill_box(mask: BoolArray, *, planar: bool) -> BoolArray:
     background = ~mask
     if planar:
         structure = np.zeros((3, 3, 3), dtype=bool)
