@@ -194,6 +194,11 @@ def _inplane_summits(values: FloatArray, mask: BoolArray) -> BoolArray:
     return out
 
 
+def _occupied(mask: BoolArray) -> list[NDArray[np.intp]]:
+    """Per axis, the indices of the planes that hold a True voxel (sorted)."""
+    return [np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != ax))) for ax in range(3)]
+
+
 def fill_holes(mask: BoolArray, *, planar: bool = False) -> BoolArray:
     """``mask`` plus every background region that does not reach the edge of the array.
 
@@ -213,7 +218,7 @@ def fill_holes(mask: BoolArray, *, planar: bool = False) -> BoolArray:
     -------
     ndarray of bool
     """
-    hits = [np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != ax))) for ax in range(3)]
+    hits = _occupied(mask)
     out = np.zeros(mask.shape, dtype=bool)
     if hits[0].size == 0:
         return out
@@ -445,10 +450,9 @@ def _body_box(
     labels = cc3d.connected_components(counts > 0, connectivity=6, binary_image=True)
     weight = np.bincount(labels.ravel(), weights=counts.ravel())
     weight[0] = 0.0
-    largest = labels == int(np.argmax(weight))
+    hits = _occupied(labels == int(np.argmax(weight)))
     out = []
-    for ax in range(3):
-        hit = np.flatnonzero(largest.any(axis=tuple(a for a in range(3) if a != ax)))
+    for ax, hit in enumerate(hits):
         pad = int(np.ceil(margin_mm / spacing[ax]))
         lo = max(2 * int(hit[0]) - pad, 0)
         hi = min(2 * (int(hit[-1]) + 1) + pad, shape[ax])
