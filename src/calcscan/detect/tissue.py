@@ -460,6 +460,22 @@ def _body_box(
     return (out[0], out[1], out[2])
 
 
+def _close(mask: BoolArray, spacing: tuple[float, float, float], radius_mm: float) -> BoolArray:
+    """``mask`` plus its closing by a ball of ``radius_mm``, outside the array taken as air.
+
+    The array is padded with False by the radius before the dilation and the erosion. Without
+    that, the erosion cannot reach in from beyond the field of view, and a body that narrows
+    towards the first or last slice (the chin's underside, the vertex) gains a skirt of false
+    tissue along that slice: the depth below the skin there comes out up to the radius too
+    deep. A body cut flat by the field of view (the neck) closes to itself either way.
+    """
+    pad = [int(np.ceil(radius_mm / s)) + 1 for s in spacing]
+    padded = np.pad(mask, [(p, p) for p in pad])
+    closed = _erode(_dilate(padded, spacing, radius_mm), spacing, radius_mm)
+    inner = tuple(slice(p, p + n) for p, n in zip(pad, mask.shape, strict=True))
+    return np.asarray(closed[inner] | mask)
+
+
 def _tissue_maps(
     chu: FloatArray, spacing: tuple[float, float, float], config: DetectConfig
 ) -> dict[str, NDArray[Any]]:
@@ -472,10 +488,7 @@ def _tissue_maps(
         body = _dilate(body, spacing, 2.0) & tissue
         body = _largest_component(body)
     # seal openings (closing) and fill internal air
-    r = config.seal_radius_mm
-    dilated = _dilate(body, spacing, r)
-    closed = _erode(dilated, spacing, r)
-    closed |= body
+    closed = _close(body, spacing, config.seal_radius_mm)
     sealed = fill_holes(fill_holes(closed), planar=True)
     depth = _dist(sealed, spacing)
     depth[~sealed] = 0.0
