@@ -75,6 +75,15 @@ def test_deep_candidate_on_bone_is_periosteal_partial_volume() -> None:
     assert rejection_reason(shallow, CFG, metal=None, abs_lateral_mm=30.0) is None
 
 
+def test_cavity_air_next_to_bone_is_a_sinus_wall_only_when_deep() -> None:
+    # deep: the wall of a sinus or of the nasal cavity; shallow: a nodule beside a nostril,
+    # behind an auricle or at the lips, where the sealed air lies next to the skin
+    wall = cand(depth_mm=8.0, bone_dist_mm=3.5, touches_cavity_air=True)
+    assert rejection_reason(wall, CFG, metal=None, abs_lateral_mm=40.0) == "bone_partial_volume"
+    skin = cand(depth_mm=2.0, bone_dist_mm=3.5, touches_cavity_air=True)
+    assert rejection_reason(skin, CFG, metal=None, abs_lateral_mm=40.0) is None
+
+
 @pytest.mark.parametrize("reason", sorted(CASES))
 def test_each_rejection_reason(reason: str) -> None:
     changes, abs_lat = CASES[reason]

@@ -94,6 +94,10 @@ class DetectConfig:
     periosteal_bone_dist_mm : float
         ... and this close to bone are periosteal bone partial volume: dermal nodules lie in
         the dermis and upper subcutis (osteoma cutis, seed 000), not on the bone.
+    cavity_wall_depth_mm : float
+        Candidates touching air inside the sealed body within 4 mm of bone are the wall of a
+        sinus or of the nasal cavity (bone partial volume) when deeper than this; shallower,
+        the air is a nostril, the gap behind an auricle or between the lips, next to skin.
     possible_margin_hu : float
         A possible nodule's peak must exceed the threshold by this much (lower peaks are the
         skin's noise tail and are rejected as noise spikes).
@@ -151,6 +155,7 @@ class DetectConfig:
     vessel_max_peak_hu: float = 350.0
     periosteal_depth_mm: float = 6.0
     periosteal_bone_dist_mm: float = 2.0
+    cavity_wall_depth_mm: float = 6.0
     possible_margin_hu: float = 20.0
     bump_ring_mm: float = 2.5
     bump_ring_max_mm: float = 4.0

@@ -139,7 +139,11 @@ def rejection_reason(
         cand.voxels, config.metal_streak_radius_mm, config.metal_streak_slab_mm
     ):
         return "metal_streak"
-    if m["attached_to_bone"] or (m["touches_cavity_air"] and m["bone_dist_mm"] <= 4.0):
+    if m["attached_to_bone"] or (
+        m["touches_cavity_air"]
+        and m["bone_dist_mm"] <= 4.0
+        and m["depth_mm"] > config.cavity_wall_depth_mm
+    ):
         return "bone_partial_volume"
     # cartilage is 100-200 HU (partial volume and noise add a little); a denser compact blob in
     # an auricle, a nasal ala or lining a nostril is a calcified/ossified nodule, not cartilage
