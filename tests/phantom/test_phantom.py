@@ -217,3 +217,16 @@ def test_shape_mix_of_random_nodules():
 
     with pytest.raises(UsageError, match="shape"):
         make_head_phantom(nodules={"frontal": 1}, shapes=("cube",))
+
+
+@pytest.mark.parametrize("tilt_deg", [0.0, 10.0])
+def test_no_loose_bone_fleck_without_nodules(tilt_deg):
+    # every dense object of a nodule-free phantom is anatomy of hundreds of mm3 (bones,
+    # teeth): clipping a bony shell to the skin's depth must not leave a fleck of a few
+    # voxels, which detection rightly counts as a nodule that the truth does not list
+    cc3d = pytest.importorskip("cc3d")
+    scan, truth = make_head_phantom(seed=3, nodules={}, tilt_deg=tilt_deg)
+    assert truth == []
+    labels = cc3d.connected_components((scan.hu >= 300).astype(np.uint8), connectivity=26)
+    sizes_mm3 = np.bincount(labels.ravel())[1:] * float(np.prod(scan.spacing_mm))
+    assert sizes_mm3.min() > 100.0, sorted(sizes_mm3)[:3]

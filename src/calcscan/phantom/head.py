@@ -155,6 +155,17 @@ def _paint(
     vol[box][m] = value
 
 
+def _largest_piece(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """The largest 26-connected piece of ``mask``: clipping a bony shell to the skin's depth
+    can cut loose a fleck of a few voxels, which would be an unlisted dense nodule."""
+    labels, n = ndimage.label(mask, structure=np.ones((3, 3, 3), dtype=bool))
+    if n <= 1:
+        return mask
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    return np.asarray(labels == int(np.argmax(sizes)))
+
+
 def _body(grid: _Grid, tissues: dict[str, float]) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
     """Body mask (cranium, face, nose, auricles) and the auricular cartilage mask."""
     body = np.zeros(grid.shape, dtype=bool)
@@ -230,7 +241,8 @@ def _build_anatomy(
         b, outer = grid.ellipsoid((sx * _GLOBE_X, -40.0, 0.0), (19.0, 27.0, 18.0))
         _, inner = grid.ellipsoid((sx * _GLOBE_X, -40.0, 0.0), (17.0, 25.0, 16.0), b)
         _, yb, _ = grid.coords(b)
-        _paint(vol, b, outer & ~inner & (yb > -58.0), tis["bone_thin_wall"], deep)
+        cone = _largest_piece(outer & ~inner & (yb > -58.0) & deep[b])
+        _paint(vol, b, cone, tis["bone_thin_wall"])
         _paint(vol, b, inner, tis["orbital_fat"], deep)
         b, m = grid.ellipsoid((sx * _GLOBE_X, _GLOBE_Y, _GLOBE_Z), (_GLOBE_R,) * 3)
         _paint(vol, b, m, tis["globe"])
@@ -255,7 +267,8 @@ def _build_anatomy(
     b, outer = grid.ellipsoid((0.0, -80.0, -4.0), (10.0, 9.0, 13.0))
     _, inner = grid.ellipsoid((0.0, -80.0, -4.0), (8.5, 7.5, 11.5), b)
     _, yb, _ = grid.coords(b)
-    _paint(vol, b, outer & ~inner & (yb < -80.0), tis["bone_thin_wall"], depth >= 3.0)
+    nasal = _largest_piece(outer & ~inner & (yb < -80.0) & (depth[b] >= 3.0))
+    _paint(vol, b, nasal, tis["bone_thin_wall"])
     # mandible body (horseshoe) and teeth along the dental arches
     mb = grid.box((-60.0, -90.0, -80.0), (60.0, 10.0, -30.0))
     xm, ym, zm = grid.coords(mb)
