@@ -17,6 +17,7 @@ import logging
 from importlib import resources
 from typing import Any
 
+import cc3d
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
@@ -158,12 +159,9 @@ def _paint(
 def _largest_piece(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
     """The largest 26-connected piece of ``mask``: clipping a bony shell to the skin's depth
     can cut loose a fleck of a few voxels, which would be an unlisted dense nodule."""
-    labels, n = ndimage.label(mask, structure=np.ones((3, 3, 3), dtype=bool))
-    if n <= 1:
+    if not mask.any():
         return mask
-    sizes = np.bincount(labels.ravel())
-    sizes[0] = 0
-    return np.asarray(labels == int(np.argmax(sizes)))
+    return np.asarray(cc3d.largest_k(mask, k=1, connectivity=26, binary_image=True) > 0)
 
 
 def _body(grid: _Grid, tissues: dict[str, float]) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
