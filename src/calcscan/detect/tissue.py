@@ -463,16 +463,26 @@ def _body_box(
 def _close(mask: BoolArray, spacing: tuple[float, float, float], radius_mm: float) -> BoolArray:
     """``mask`` plus its closing by a ball of ``radius_mm``, outside the array taken as air.
 
-    The array is padded with False by the radius before the dilation and the erosion. Without
-    that, the erosion cannot reach in from beyond the field of view, and a body that narrows
+    The array is padded with False by the radius (on the sides the dilation reaches) before
+    the dilation and the erosion. Without that, the erosion cannot reach in from beyond the
+    field of view, and a body that narrows
     towards the first or last slice (the chin's underside, the vertex) gains a skirt of false
     tissue along that slice: the depth below the skin there comes out up to the radius too
     deep. A body cut flat by the field of view (the neck) closes to itself either way.
     """
-    pad = [int(np.ceil(radius_mm / s)) + 1 for s in spacing]
-    padded = np.pad(mask, [(p, p) for p in pad])
+    hits = _occupied(mask)
+    if hits[0].size == 0:
+        return np.array(mask, dtype=bool, copy=True)
+    # only a side the dilation can reach needs padding (elsewhere the result is the same)
+    widths = []
+    for s, hit, n in zip(spacing, hits, mask.shape, strict=True):
+        reach = int(np.ceil(radius_mm / s)) + 1
+        lo = reach if int(hit[0]) < reach else 0
+        hi = reach if n - 1 - int(hit[-1]) < reach else 0
+        widths.append((lo, hi))
+    padded = np.pad(mask, widths)
     closed = _erode(_dilate(padded, spacing, radius_mm), spacing, radius_mm)
-    inner = tuple(slice(p, p + n) for p, n in zip(pad, mask.shape, strict=True))
+    inner = tuple(slice(lo, lo + n) for (lo, _), n in zip(widths, mask.shape, strict=True))
     return np.asarray(closed[inner] | mask)
 
 
