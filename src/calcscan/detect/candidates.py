@@ -310,6 +310,11 @@ def _add_bumps(
     return out
 
 
+_CUBE = np.ones((3, 3, 3), dtype=bool)
+_PLANE8 = np.zeros((3, 3, 3), dtype=bool)
+_PLANE8[1] = True
+
+
 def _box_pad(spacing: tuple[float, float, float]) -> list[int]:
     """Voxels of padding around a candidate: ``_BOX_PAD_MM`` on each side."""
     pad = [max(2, int(np.ceil(_BOX_PAD_MM / s))) for s in spacing]
@@ -471,7 +476,9 @@ def _measure_component(
         split = _merge_shoulders(ctx.valley, *split, planar=_planar(spacing, config))
     if split is None or split[1] < 2:
         pv = np.argwhere(cmask) + ctx.offset
-        return [_measure(scan, layers, config, label, pv, cmask, ctx, voxel_mm3, sigma_smooth_hu)]
+        whole = _measure(scan, layers, config, label, pv, cmask, ctx, voxel_mm3, sigma_smooth_hu)
+        found = _rescue_thick(scan, layers, config, [whole], ctx, voxel_mm3, sigma_smooth_hu)
+        return _join_touching(scan, layers, config, found, ctx, voxel_mm3)
     # each part is measured in its own small box (a component glued along a bone surface can
     # span most of the face)
     labels, _ = split
@@ -502,6 +509,132 @@ def _measure_component(
             continue
         sub = ctx.sub(sub_box)
         out.append(_measure(scan, layers, config, label, pv, part, sub, voxel_mm3, sigma_smooth_hu))
+    out = _rescue_thick(scan, layers, config, out, ctx, voxel_mm3, sigma_smooth_hu)
+    return _join_touching(scan, layers, config, out, ctx, voxel_mm3)
+
+
+def _rescue_thick(
+    scan: CTScan,
+    layers: TissueLayers,
+    config: DetectConfig,
+    found: list[Candidate],
+    ctx: _BoxContext,
+    voxel_mm3: float,
+    sigma_smooth_hu: float,
+) -> list[Candidate]:
+    """Thick slices: the bone-slope parts that span slices, judged again slice by slice.
+
+    On thick slices a nodule clear of the bone in its own slice can lie straight above the
+    bone of the next slice (an oblique bone surface), so its 3-D climb ends in that bone.
+    Each slice of such a part is split at its in-plane summits and every piece gets the
+    in-plane bone test of :func:`_measure`; the pieces that pass are kept (joined later with
+    what they touch), the rest stays bone slope.
+    """
+    if not _planar(scan.spacing_mm, config):
+        return found
+    out: list[Candidate] = []
+    for cand in found:
+        lv = cand.voxels - ctx.offset
+        if cand.reason != "bone_partial_volume" or len(np.unique(lv[:, 0])) < 2:
+            out.append(cand)
+            continue
+        rest = np.zeros(ctx.hb.shape, dtype=bool)
+        rest[tuple(lv.T)] = True
+        rescued: list[Candidate] = []
+        for k in np.unique(lv[:, 0]):
+            plane = np.zeros_like(rest)
+            plane[k] = rest[k]
+            split = _split(ctx.smooth, plane, config.bone_dip_sd * sigma_smooth_hu)
+            if split is None:
+                pieces, n = ndimage.label(plane, structure=_PLANE8)
+            else:
+                pieces, n = _merge_shoulders(ctx.valley, *split, planar=True)
+            for j in range(1, n + 1):
+                piece = pieces == j
+                pv = np.argwhere(piece) + ctx.offset
+                c = _measure(
+                    scan, layers, config, cand.label, pv, piece, ctx, voxel_mm3, sigma_smooth_hu
+                )
+                if c.reason != "bone_partial_volume":
+                    rescued.append(c)
+                    rest[tuple((c.voxels - ctx.offset).T)] = False
+        if not rescued:
+            out.append(cand)
+            continue
+        log.debug("thick slices: %d piece(s) clear of bone in their slice", len(rescued))
+        out.extend(rescued)
+        if rest.any():
+            pv = np.argwhere(rest) + ctx.offset
+            out.append(_bone_slope(scan, cand.label, pv, float(ctx.hb[rest].max()), voxel_mm3))
+    return out
+
+
+def _join_touching(
+    scan: CTScan,
+    layers: TissueLayers,
+    config: DetectConfig,
+    found: list[Candidate],
+    ctx: _BoxContext,
+    voxel_mm3: float,
+) -> list[Candidate]:
+    """Measured parts of one component that touch (26 neighbours) are joined and measured
+    again as one, unless together they span more than ``max_size_mm`` and the smaller is the
+    brighter (a nodule on a vessel).
+
+    The watershed can give a nodule's shoulder a summit of its own, and the slice-by-slice
+    pieces of :func:`_rescue_thick` cut one nodule at the slices; their union is measured
+    again as one part. Bone-slope parts are left as they are.
+    """
+    kept = [i for i, c in enumerate(found) if c.reason != "bone_partial_volume"]
+    if len(kept) < 2:
+        return found
+    masks = []
+    for i in kept:
+        m = np.zeros(ctx.hb.shape, dtype=bool)
+        m[tuple((found[i].voxels - ctx.offset).T)] = True
+        masks.append(m)
+    parent = list(range(len(kept)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    sp = np.asarray(scan.spacing_mm)
+    lo = [found[i].voxels.min(axis=0) for i in kept]
+    hi = [found[i].voxels.max(axis=0) for i in kept]
+    size = [len(found[i].voxels) for i in kept]
+    peak = [float(found[i].measures["peak_hu"]) for i in kept]
+    for i in range(len(kept)):
+        grown = ndimage.binary_dilation(masks[i], _CUBE)
+        for j in range(i + 1, len(kept)):
+            a, b = root(i), root(j)
+            if a == b or not bool((grown & masks[j]).any()):
+                continue
+            low, high = np.minimum(lo[a], lo[b]), np.maximum(hi[a], hi[b])
+            small, large = (a, b) if size[a] <= size[b] else (b, a)
+            # together no larger than a nodule, or a branch of a larger structure no brighter
+            # than it (a brighter nodule touching a vessel stays apart)
+            if float(((high - low) * sp).max()) <= config.max_size_mm or peak[small] <= peak[large]:
+                parent[a] = b
+                lo[b], hi[b] = low, high
+                size[b] += size[a]
+                peak[b] = max(peak[a], peak[b])
+    groups: dict[int, list[int]] = {}
+    for i in range(len(kept)):
+        groups.setdefault(root(i), []).append(i)
+    out = [c for i, c in enumerate(found) if i not in set(kept)]
+    for members in groups.values():
+        if len(members) == 1:
+            out.append(found[kept[members[0]]])
+            continue
+        mask = np.logical_or.reduce([masks[i] for i in members])
+        pv = np.argwhere(mask) + ctx.offset
+        label = found[kept[members[0]]].label
+        log.debug("joined %d touching parts at %s", len(members), pv.mean(axis=0).round(1))
+        out.append(
+            _measure_part(scan, layers, config, label, pv, mask, ctx, voxel_mm3, on_bone=False)
+        )
     return out
 
 

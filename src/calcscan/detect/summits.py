@@ -148,7 +148,9 @@ def _split(
     if n < 2:
         return None
     labels = np.zeros(cmask.shape, dtype=np.intp)
-    labels[box] = watershed(-img, markers, mask=cm)
+    # flood through all 26 neighbours: a component grouped with diagonal neighbours (thick
+    # slices) is not 6-connected, and the default (faces only) leaves such voxels unlabelled
+    labels[box] = watershed(-img, markers, mask=cm, connectivity=3)
     return labels, int(n)
 
 
