@@ -310,7 +310,7 @@ def _add_bumps(
     return out
 
 
-_CUBE = np.ones((3, 3, 3), dtype=bool)
+_OFFSETS26 = np.argwhere(np.ones((3, 3, 3), dtype=bool)) - 1
 _PLANE8 = np.zeros((3, 3, 3), dtype=bool)
 _PLANE8[1] = True
 
@@ -532,32 +532,39 @@ def _rescue_thick(
     """
     if not _planar(scan.spacing_mm, config):
         return found
+    possible_level = config.threshold_hu + config.possible_margin_hu
     out: list[Candidate] = []
     for cand in found:
         lv = cand.voxels - ctx.offset
         if cand.reason != "bone_partial_volume" or len(np.unique(lv[:, 0])) < 2:
             out.append(cand)
             continue
+        # only worth splitting when it holds an in-plane summit clear of bone
+        values = ctx.valley[tuple(lv.T)]
+        tops = lv[_has_summit(ctx.valley, lv, values, planar=True)]
+        tops = tops[ctx.hb[tuple(tops.T)] >= possible_level]
+        if not bool((ctx.sample_bone_dist(tops) > 0.0).any()):
+            out.append(cand)
+            continue
         rest = np.zeros(ctx.hb.shape, dtype=bool)
         rest[tuple(lv.T)] = True
         rescued: list[Candidate] = []
-        for k in np.unique(lv[:, 0]):
-            plane = np.zeros_like(rest)
-            plane[k] = rest[k]
-            split = _split(ctx.smooth, plane, config.bone_dip_sd * sigma_smooth_hu)
-            if split is None:
-                pieces, n = ndimage.label(plane, structure=_PLANE8)
-            else:
-                pieces, n = _merge_shoulders(ctx.valley, *split, planar=True)
-            for j in range(1, n + 1):
-                piece = pieces == j
-                pv = np.argwhere(piece) + ctx.offset
-                c = _measure(
-                    scan, layers, config, cand.label, pv, piece, ctx, voxel_mm3, sigma_smooth_hu
-                )
-                if c.reason != "bone_partial_volume":
-                    rescued.append(c)
-                    rest[tuple((c.voxels - ctx.offset).T)] = False
+        h = config.bone_dip_sd * sigma_smooth_hu
+        for piece in _slice_pieces(ctx, lv, h, scan.spacing_mm, possible_level):
+            if float(ctx.hb[tuple(piece.T)].max()) < possible_level:
+                continue  # a noise spike, as a component this faint would be
+            box = _box(piece, ctx.hb.shape, scan.spacing_mm)
+            sub = ctx.sub((box[0], box[1], box[2]))
+            local = piece - sub.offset + ctx.offset
+            pmask = np.zeros(sub.hb.shape, dtype=bool)
+            pmask[tuple(local.T)] = True
+            pv = piece + ctx.offset
+            c = _measure(
+                scan, layers, config, cand.label, pv, pmask, sub, voxel_mm3, sigma_smooth_hu
+            )
+            if c.reason != "bone_partial_volume":
+                rescued.append(c)
+                rest[tuple((c.voxels - ctx.offset).T)] = False
         if not rescued:
             out.append(cand)
             continue
@@ -567,6 +574,35 @@ def _rescue_thick(
             pv = np.argwhere(rest) + ctx.offset
             out.append(_bone_slope(scan, cand.label, pv, float(ctx.hb[rest].max()), voxel_mm3))
     return out
+
+
+def _slice_pieces(
+    ctx: _BoxContext,
+    lv: NDArray[np.intp],
+    h: float,
+    spacing: tuple[float, float, float],
+    min_peak_hu: float,
+) -> list[NDArray[np.intp]]:
+    """Box-local voxels of each in-plane piece of ``lv``: every slice that reaches
+    ``min_peak_hu`` split at its summits of prominence >= ``h`` (shoulders merged), each slice
+    in a small box of its own."""
+    pieces: list[NDArray[np.intp]] = []
+    for k in np.unique(lv[:, 0]):
+        pts = lv[lv[:, 0] == k]
+        if float(ctx.hb[tuple(pts.T)].max()) < min_peak_hu:
+            continue
+        box = _box(pts, ctx.hb.shape, spacing)
+        origin = np.array([b.start for b in box])
+        plane = np.zeros(tuple(b.stop - b.start for b in box), dtype=bool)
+        plane[tuple((pts - origin).T)] = True
+        split = _split(ctx.smooth[box], plane, h)
+        if split is None:
+            labels, n = ndimage.label(plane, structure=_PLANE8)
+        else:
+            labels, n = _merge_shoulders(ctx.valley[box], *split, planar=True)
+        lab = labels[tuple((pts - origin).T)]
+        pieces.extend(pts[lab == j] for j in range(1, n + 1) if bool((lab == j).any()))
+    return pieces
 
 
 def _join_touching(
@@ -588,11 +624,16 @@ def _join_touching(
     kept = [i for i, c in enumerate(found) if c.reason != "bone_partial_volume"]
     if len(kept) < 2:
         return found
-    masks = []
-    for i in kept:
-        m = np.zeros(ctx.hb.shape, dtype=bool)
-        m[tuple((found[i].voxels - ctx.offset).T)] = True
-        masks.append(m)
+    # which parts each part touches, read from a label map at its voxels' 26 neighbours
+    local = [found[i].voxels - ctx.offset for i in kept]
+    lab = np.zeros(ctx.hb.shape, dtype=np.int32)
+    for n, pts in enumerate(local, start=1):
+        lab[tuple(pts.T)] = n
+    top = np.asarray(ctx.hb.shape) - 1
+    touches = []
+    for n, pts in enumerate(local, start=1):
+        nb = np.clip(pts[:, None, :] + _OFFSETS26[None, :, :], 0, top).reshape(-1, 3)
+        touches.append(set(np.unique(lab[tuple(nb.T)]).tolist()) - {0, n})
     parent = list(range(len(kept)))
 
     def root(i: int) -> int:
@@ -606,10 +647,9 @@ def _join_touching(
     size = [len(found[i].voxels) for i in kept]
     peak = [float(found[i].measures["peak_hu"]) for i in kept]
     for i in range(len(kept)):
-        grown = ndimage.binary_dilation(masks[i], _CUBE)
-        for j in range(i + 1, len(kept)):
+        for j in sorted(t - 1 for t in touches[i] if t - 1 > i):
             a, b = root(i), root(j)
-            if a == b or not bool((grown & masks[j]).any()):
+            if a == b:
                 continue
             low, high = np.minimum(lo[a], lo[b]), np.maximum(hi[a], hi[b])
             small, large = (a, b) if size[a] <= size[b] else (b, a)
@@ -628,12 +668,16 @@ def _join_touching(
         if len(members) == 1:
             out.append(found[kept[members[0]]])
             continue
-        mask = np.logical_or.reduce([masks[i] for i in members])
-        pv = np.argwhere(mask) + ctx.offset
+        pts = np.unique(np.concatenate([local[i] for i in members]), axis=0)  # C order
+        box = _box(pts, ctx.hb.shape, scan.spacing_mm)
+        sub = ctx.sub((box[0], box[1], box[2]))
+        mask = np.zeros(sub.hb.shape, dtype=bool)
+        mask[tuple((pts + ctx.offset - sub.offset).T)] = True
+        pv = pts + ctx.offset
         label = found[kept[members[0]]].label
         log.debug("joined %d touching parts at %s", len(members), pv.mean(axis=0).round(1))
         out.append(
-            _measure_part(scan, layers, config, label, pv, mask, ctx, voxel_mm3, on_bone=False)
+            _measure_part(scan, layers, config, label, pv, mask, sub, voxel_mm3, on_bone=False)
         )
     return out
 
