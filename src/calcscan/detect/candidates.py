@@ -384,6 +384,14 @@ class _BoxContext:
         child.raw_sigma_hu = self.raw_sigma_hu
         return child
 
+    def around(self, local: NDArray[np.intp]) -> tuple[_BoxContext, NDArray[np.bool_]]:
+        """The maps on a padded sub-box round box-local voxels, and the voxels' mask in it."""
+        box = _box(local, self.hb.shape, self._spacing)
+        sub = self.sub((box[0], box[1], box[2]))
+        mask = np.zeros(sub.hb.shape, dtype=bool)
+        mask[tuple((local + self.offset - sub.offset).T)] = True
+        return sub, mask
+
     def sample_bone_dist(self, local_index: NDArray[np.intp]) -> NDArray[Any]:
         """Coarse distance to bone (mm) at box-local fine indices."""
         return self._layers.sample("bone_dist_mm", local_index + self.offset)
@@ -553,11 +561,7 @@ def _rescue_thick(
         for piece in _slice_pieces(ctx, lv, h, scan.spacing_mm, possible_level):
             if float(ctx.hb[tuple(piece.T)].max()) < possible_level:
                 continue  # a noise spike, as a component this faint would be
-            box = _box(piece, ctx.hb.shape, scan.spacing_mm)
-            sub = ctx.sub((box[0], box[1], box[2]))
-            local = piece - sub.offset + ctx.offset
-            pmask = np.zeros(sub.hb.shape, dtype=bool)
-            pmask[tuple(local.T)] = True
+            sub, pmask = ctx.around(piece)
             pv = piece + ctx.offset
             c = _measure(
                 scan, layers, config, cand.label, pv, pmask, sub, voxel_mm3, sigma_smooth_hu
@@ -669,10 +673,7 @@ def _join_touching(
             out.append(found[kept[members[0]]])
             continue
         pts = np.unique(np.concatenate([local[i] for i in members]), axis=0)  # C order
-        box = _box(pts, ctx.hb.shape, scan.spacing_mm)
-        sub = ctx.sub((box[0], box[1], box[2]))
-        mask = np.zeros(sub.hb.shape, dtype=bool)
-        mask[tuple((pts + ctx.offset - sub.offset).T)] = True
+        sub, mask = ctx.around(pts)
         pv = pts + ctx.offset
         label = found[kept[members[0]]].label
         log.debug("joined %d touching parts at %s", len(members), pv.mean(axis=0).round(1))
