@@ -484,12 +484,27 @@ def _measure_component(
         split = _merge_shoulders(ctx.valley, *split, planar=_planar(spacing, config))
     if split is None or split[1] < 2:
         pv = np.argwhere(cmask) + ctx.offset
-        whole = _measure(scan, layers, config, label, pv, cmask, ctx, voxel_mm3, sigma_smooth_hu)
-        found = _rescue_thick(scan, layers, config, [whole], ctx, voxel_mm3, sigma_smooth_hu)
-        return _join_touching(scan, layers, config, found, ctx, voxel_mm3)
+        out = [_measure(scan, layers, config, label, pv, cmask, ctx, voxel_mm3, sigma_smooth_hu)]
+    else:
+        out = _measure_parts(scan, layers, config, label, ctx, split[0], voxel_mm3, sigma_smooth_hu)
+    out = _rescue_thick(scan, layers, config, out, ctx, voxel_mm3, sigma_smooth_hu)
+    return _join_touching(scan, layers, config, out, ctx, voxel_mm3)
+
+
+def _measure_parts(
+    scan: CTScan,
+    layers: TissueLayers,
+    config: DetectConfig,
+    label: int,
+    ctx: _BoxContext,
+    labels: NDArray[np.intp],
+    voxel_mm3: float,
+    sigma_smooth_hu: float,
+) -> list[Candidate]:
+    """Measure each watershed part of a component (``labels`` in the component's box)."""
+    spacing = scan.spacing_mm
     # each part is measured in its own small box (a component glued along a bone surface can
     # span most of the face)
-    labels, _ = split
     pad = _box_pad(spacing)
     boxes: list[tuple[int, tuple[slice, slice, slice]]] = []
     for k, sl in enumerate(ndimage.find_objects(labels), start=1):
@@ -517,8 +532,7 @@ def _measure_component(
             continue
         sub = ctx.sub(sub_box)
         out.append(_measure(scan, layers, config, label, pv, part, sub, voxel_mm3, sigma_smooth_hu))
-    out = _rescue_thick(scan, layers, config, out, ctx, voxel_mm3, sigma_smooth_hu)
-    return _join_touching(scan, layers, config, out, ctx, voxel_mm3)
+    return out
 
 
 def _rescue_thick(
