@@ -7,8 +7,14 @@ the distance transforms follow the same variable so that N workers use N cores, 
 from __future__ import annotations
 
 import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
-__all__ = ["kernel_threads"]
+__all__ = ["Beside", "kernel_threads"]
+
+T = TypeVar("T")
 
 
 def kernel_threads(default: int = 2) -> int:
@@ -23,3 +29,47 @@ def kernel_threads(default: int = 2) -> int:
     if value.strip().isdigit() and int(value) > 0:
         return int(value)
     return max(1, min(default, os.cpu_count() or 1))
+
+
+class Beside(Generic[T]):
+    """``fn(*args)`` run on a thread of its own beside the caller's work.
+
+    Used for stages that need only results already at hand (the face frame and the bumps
+    on bone need the tissue maps, not the candidates) and spend most of their time in numpy,
+    scipy or ``edt`` loops that release the GIL. When :func:`kernel_threads` is 1 (cohort
+    workers: one core each) the call runs at once on the caller's thread, so a worker never
+    uses more than its core.
+
+    Parameters
+    ----------
+    fn : callable
+    *args
+        Its arguments.
+    """
+
+    def __init__(self, fn: Callable[..., T], *args: object) -> None:
+        self._value: T | None = None
+        self._error: BaseException | None = None
+        self.seconds = 0.0
+        self._thread: threading.Thread | None = None
+        if kernel_threads() < 2:
+            self._run(fn, args)
+        else:
+            self._thread = threading.Thread(target=self._run, args=(fn, args), daemon=True)
+            self._thread.start()
+
+    def _run(self, fn: Callable[..., T], args: tuple[object, ...]) -> None:
+        t = time.perf_counter()
+        try:
+            self._value = fn(*args)
+        except BaseException as exc:  # handed to the caller by result()
+            self._error = exc
+        self.seconds = time.perf_counter() - t
+
+    def result(self) -> T:
+        """Wait for the call and return its value (or raise its exception here)."""
+        if self._thread is not None:
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[return-value]

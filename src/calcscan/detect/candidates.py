@@ -50,6 +50,7 @@ from calcscan.detect.summits import (
 )
 from calcscan.detect.tissue import TissueLayers
 from calcscan.scan import CTScan
+from calcscan.threads import Beside
 
 __all__ = [
     "Candidate",
@@ -174,6 +175,10 @@ def find_candidates(
     CandidateSet
     """
     hu = scan.hu
+    # the bumps on bone need only the tissue maps: their seeds are found beside the rest
+    bumps = (
+        Beside(bump_seeds, hu, scan.spacing_mm, layers, config) if config.bump_ring_mm > 0 else None
+    )
     layer = _layer_mask(layers, config)
     # threshold only inside the layer: block view of the fine grid against the coarse layer
     f = layers.factors
@@ -236,12 +241,13 @@ def find_candidates(
                 sigma_raw_hu=sigma_raw_hu,
             )
         )
-    if config.bump_ring_mm > 0:
+    if bumps is not None:
         out = _add_bumps(
             scan,
             layers,
             config,
             out,
+            bumps.result(),
             first_label=n_lab + 1,
             voxel_mm3=voxel_mm3,
             sig_px=sig_px,
@@ -256,6 +262,7 @@ def _add_bumps(
     layers: TissueLayers,
     config: DetectConfig,
     found: list[Candidate],
+    seeds_normals_rings: tuple[NDArray[np.intp], NDArray[np.float64], NDArray[np.float64]],
     *,
     first_label: int,
     voxel_mm3: float,
@@ -263,14 +270,14 @@ def _add_bumps(
     sigma_smooth_hu: float,
     sigma_raw_hu: float | None,
 ) -> list[Candidate]:
-    """``found`` plus the nodules lying on bone (:mod:`calcscan.detect.bumps`).
+    """``found`` plus the nodules lying on bone at the seeds of :func:`bump_seeds`.
 
     A bump already measured as a part of its own is left alone; the bone-slope parts it
     overlaps are dropped (their voxels now belong to the bump). Each bump is the voxels >=
     threshold connected to its summit within its ring's radius less 0.5 mm, down to 1 mm
     below it along the skin normal (the bone underneath is not part of it).
     """
-    seeds, normals, ring_mm = bump_seeds(scan.hu, scan.spacing_mm, layers, config)
+    seeds, normals, ring_mm = seeds_normals_rings
     if len(seeds) == 0:
         return found
     shape = np.asarray(scan.hu.shape, dtype=np.int64)

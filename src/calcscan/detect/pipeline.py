@@ -28,6 +28,7 @@ from calcscan.detect.record import StudyRecord, nodule_dict
 from calcscan.detect.regions import assign_region, distribution_pattern, face_features, symmetry
 from calcscan.detect.tissue import TissueLayers, compute_tissue, estimate_noise
 from calcscan.scan import CTScan
+from calcscan.threads import Beside
 
 __all__ = ["DetectionResult", "detect_path", "detect_scan", "run_detection"]
 
@@ -91,20 +92,22 @@ def run_detection(scan: CTScan, config: DetectConfig | None = None) -> Detection
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     layers = compute_tissue(scan.hu, scan.spacing_mm, config)
+    timings["tissue"] = time.perf_counter() - t0
+    # the face frame needs only the tissue maps: found on a second thread while the
+    # candidates are measured (mostly numpy and scipy work that releases the GIL)
+    landmarks = Beside(find_face_frame, scan, layers)
+    t = time.perf_counter()
     sigma_raw, sigma_smooth = estimate_noise(
         scan.hu, layers, smooth_sigma_px=matched_filter_sigma_px(scan.spacing_mm)
     )
-    timings["tissue"] = time.perf_counter() - t0
-    t = time.perf_counter()
-    frame = find_face_frame(scan, layers)
-    timings["landmarks"] = time.perf_counter() - t
-    t = time.perf_counter()
     found = find_candidates(
         scan, layers, config, sigma_smooth_hu=sigma_smooth, sigma_raw_hu=sigma_raw
     )
     candidates = found.candidates
     n_outside = outside_components(scan.hu, layers, config)
     timings["candidates"] = time.perf_counter() - t
+    frame = landmarks.result()
+    timings["landmarks"] = landmarks.seconds
     t = time.perf_counter()
     metal, n_metal = metal_points(scan.hu, scan.spacing_mm, config, layers)
     voxel_mm3 = float(abs(np.linalg.det(scan.affine_lps[:3, :3])))
