@@ -39,6 +39,16 @@ def test_dilate_and_erode_match_distance_transform(spacing, radius_mm):
     np.testing.assert_array_equal(_erode(mask, spacing, radius_mm), dist_in > radius_mm)
 
 
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_dilate_split_over_threads_matches_distance_transform(monkeypatch, threads):
+    # enough slices that two threads each take a run of them (offsets cross the cut)
+    monkeypatch.setenv("OMP_NUM_THREADS", threads)
+    spacing, radius_mm = (1.5, 1.435, 1.435), 3.0
+    mask = _blobs((41, 30, 28), seed=7, level=0.55)
+    dist_out = edt.edt((~mask).astype(np.uint8), anisotropy=spacing, black_border=False)
+    np.testing.assert_array_equal(_dilate(mask, spacing, radius_mm), dist_out <= radius_mm)
+
+
 def test_dilate_of_empty_and_erode_of_full():
     sp = (1.5, 1.4, 1.4)
     empty = np.zeros((5, 8, 8), dtype=bool)

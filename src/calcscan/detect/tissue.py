@@ -156,12 +156,34 @@ def _dilate(mask: BoolArray, spacing: tuple[float, float, float], radius_mm: flo
     if len(offsets) > _MAX_SHIFTS:
         return np.asarray(_dist(~mask, spacing) <= radius_mm)
     out = np.array(mask, dtype=bool, copy=True)
+    n_threads = min(kernel_threads(), max(1, mask.shape[0] // 16))
+    if n_threads <= 1:
+        _or_shifted(out, mask, offsets, 0, mask.shape[0])
+        return out
+    from concurrent.futures import ThreadPoolExecutor
+
+    # each thread writes its own run of slices (numpy releases the GIL in these loops)
+    cuts = [round(mask.shape[0] * i / n_threads) for i in range(n_threads + 1)]
+    with ThreadPoolExecutor(n_threads) as pool:
+        jobs = [pool.submit(_or_shifted, out, mask, offsets, a, b) for a, b in pairwise(cuts)]
+        for job in jobs:
+            job.result()
+    return out
+
+
+def _or_shifted(
+    out: BoolArray, mask: BoolArray, offsets: NDArray[np.intp], first: int, last: int
+) -> None:
+    """``out[k] |= mask[k - offset]`` for every offset, on the slices ``first <= k < last``."""
     shape = mask.shape
     for off in offsets:
-        dst = tuple(slice(max(o, 0), n - max(-o, 0)) for o, n in zip(off, shape, strict=True))
-        src = tuple(slice(max(-o, 0), n - max(o, 0)) for o, n in zip(off, shape, strict=True))
-        out[dst] |= mask[src]
-    return out
+        dst = [slice(max(o, 0), n - max(-o, 0)) for o, n in zip(off, shape, strict=True)]
+        a, b = max(dst[0].start, first), min(dst[0].stop, last)
+        if a >= b:
+            continue
+        dst[0] = slice(a, b)
+        src = tuple(slice(d.start - o, d.stop - o) for d, o in zip(dst, off, strict=True))
+        out[tuple(dst)] |= mask[src]
 
 
 def _erode(mask: BoolArray, spacing: tuple[float, float, float], radius_mm: float) -> BoolArray:
