@@ -164,6 +164,9 @@ def run_detection(scan: CTScan, config: DetectConfig | None = None) -> Detection
         metal_streak_rejections=rejected.get("metal_streak", 0),
     )
     timings["total"] = time.perf_counter() - t0
+    # stages in pipeline order; the landmarks ran beside the candidates (their seconds
+    # overlap), so the stages may add up to more than the wall-clock total
+    timings = {k: timings[k] for k in ("tissue", "landmarks", "candidates", "classify", "total")}
     prov = scan.provenance or {}
     counts: dict[str, int] = Counter(n["region"] for n in nodules)
     record = StudyRecord(
