@@ -53,12 +53,32 @@ def _planar(spacing_mm: tuple[float, float, float], config: DetectConfig) -> boo
 def _has_summit(
     hu: NDArray[Any], idx: NDArray[np.intp], values: NDArray[Any], *, planar: bool
 ) -> NDArray[Any]:
-    """True for voxels at least as bright as their neighbours (see :func:`_steps`)."""
+    """True for voxels at least as bright as their neighbours (see :func:`_steps`).
+
+    A neighbour beyond the array's edge is the voxel itself (clipped index). Voxels clear of
+    the edge read their neighbours at flat offsets of a C-contiguous array, one gather per
+    offset without building index triples.
+    """
     hi = np.asarray(hu.shape) - 1
     ok = np.ones(len(idx), dtype=bool)
-    for off in _steps(planar):
-        nb = np.clip(idx + off, 0, hi)
-        ok &= hu[nb[:, 0], nb[:, 1], nb[:, 2]] <= values
+    steps = _steps(planar)
+    inner = np.all((idx > 0) & (idx < hi), axis=1) if hu.flags.c_contiguous else ~ok
+    if inner.any():
+        flat = hu.reshape(-1)  # a view: the array is contiguous
+        strides = np.array([hu.shape[1] * hu.shape[2], hu.shape[2], 1], dtype=np.intp)
+        lin, v = idx[inner] @ strides, values[inner]
+        fits = np.ones(len(lin), dtype=bool)
+        for off in steps @ strides:
+            fits &= flat[lin + off] <= v
+        ok[inner] = fits
+    edge = ~inner
+    if edge.any():
+        at, v = idx[edge], values[edge]
+        fits = np.ones(len(at), dtype=bool)
+        for off in steps:
+            nb = np.clip(at + off, 0, hi)
+            fits &= hu[nb[:, 0], nb[:, 1], nb[:, 2]] <= v
+        ok[edge] = fits
     return ok
 
 
@@ -226,15 +246,22 @@ def _climb_many(
     low = np.zeros((1, 1, 3), dtype=np.intp) if lo is None else lo[:, None, :]
     high = (np.asarray(image.shape) - 1)[None, None, :] if hi is None else hi[:, None, :]
     steps = _steps(planar)
-    rows = np.arange(len(p))
+    # a climb that stopped stays stopped (the same voxel has the same neighbours): only the
+    # climbs still going are stepped
+    active = np.arange(len(p))
     for _ in range(image.size):
-        nb = np.clip(p[:, None, :] + steps[None, :, :], low, high)
+        q = p[active]
+        lo_a = low if lo is None else low[active]
+        hi_a = high if hi is None else high[active]
+        nb = np.clip(q[:, None, :] + steps[None, :, :], lo_a, hi_a)
         vals = image[nb[..., 0], nb[..., 1], nb[..., 2]]
         k = np.argmax(vals, axis=1)
-        up = vals[rows, k] > image[p[:, 0], p[:, 1], p[:, 2]]
+        rows = np.arange(len(q))
+        up = vals[rows, k] > image[q[:, 0], q[:, 1], q[:, 2]]
         if not up.any():
             break
-        p[up] = nb[rows, k][up]
+        active = active[up]
+        p[active] = nb[rows, k][up]
     return p
 
 
