@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from calcscan.threads import Beside, kernel_threads
+from calcscan.threads import Beside, in_runs, kernel_threads
 
 
 def _whose_thread(x: int) -> tuple[int, str]:
@@ -50,3 +50,21 @@ def test_beside_raises_the_error_in_the_caller(
     job = Beside(_fails)  # no exception yet: it is raised where the result is wanted
     with pytest.raises(ValueError, match="broken input"):
         job.result()
+
+
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+@pytest.mark.parametrize(("n", "align"), [(17, 1), (40, 4), (9, 2)])
+def test_in_runs_covers_every_item_once_in_aligned_runs(n_threads: int, n: int, align: int) -> None:
+    runs: list[tuple[int, int]] = []
+    lock = threading.Lock()
+
+    def record(first: int, last: int) -> None:
+        with lock:
+            runs.append((first, last))
+
+    in_runs(record, n, n_threads, align=align)
+    runs.sort()
+    covered = [k for a, b in runs for k in range(a, b)]
+    assert covered == list(range(n))
+    assert len(runs) == n_threads
+    assert all(a % align == 0 for a, _ in runs)

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-__all__ = ["Beside", "kernel_threads"]
+__all__ = ["Beside", "in_runs", "kernel_threads"]
 
 T = TypeVar("T")
 
@@ -29,6 +29,35 @@ def kernel_threads(default: int = 2) -> int:
     if value.strip().isdigit() and int(value) > 0:
         return int(value)
     return max(1, min(default, os.cpu_count() or 1))
+
+
+def in_runs(fn: Callable[[int, int], None], n: int, n_threads: int, *, align: int = 1) -> None:
+    """``fn(first, last)`` over contiguous runs covering ``range(n)``, one run per thread.
+
+    For kernels that write disjoint slices of an output with numpy loops that release the
+    GIL. Run boundaries fall on multiples of ``align`` (the last run ends at ``n``); with
+    one thread ``fn(0, n)`` runs on the caller's thread.
+
+    Parameters
+    ----------
+    fn : callable
+        Called with ``(first, last)``; must only write its own run.
+    n : int
+        Items (e.g. slices) to cover.
+    n_threads : int
+    align : int
+        Runs start at multiples of this (e.g. a block size).
+    """
+    if n_threads <= 1:
+        fn(0, n)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+    from itertools import pairwise
+
+    cuts = [align * round(n * i / n_threads / align) for i in range(n_threads)] + [n]
+    with ThreadPoolExecutor(n_threads) as pool:
+        for job in [pool.submit(fn, a, b) for a, b in pairwise(cuts)]:
+            job.result()
 
 
 class Beside(Generic[T]):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from itertools import pairwise
 from typing import Any, Literal
 
 import cc3d
@@ -20,7 +19,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from calcscan.detect.config import DetectConfig
-from calcscan.threads import Beside, kernel_threads
+from calcscan.threads import Beside, in_runs, kernel_threads
 
 __all__ = [
     "TissueLayers",
@@ -103,17 +102,9 @@ def block_stats(
         for k0 in range(first, last, slab):
             reduce(k0, min(k0 + slab, last))
 
-    n_threads = min(threads or kernel_threads(), max(1, s // (4 * slab)))
-    if n_threads <= 1:
-        run(0, s)
-        return mean, top
-    from concurrent.futures import ThreadPoolExecutor
-
     # contiguous runs of whole slabs, one per thread
-    cuts = [slab * round(s * i / n_threads / slab) for i in range(n_threads)] + [s]
-    with ThreadPoolExecutor(n_threads) as pool:
-        for f in [pool.submit(run, a, b) for a, b in pairwise(cuts)]:
-            f.result()
+    n_threads = min(threads or kernel_threads(), max(1, s // (4 * slab)))
+    in_runs(run, s, n_threads, align=slab)
     return mean, top
 
 
@@ -156,18 +147,12 @@ def _dilate(mask: BoolArray, spacing: tuple[float, float, float], radius_mm: flo
     if len(offsets) > _MAX_SHIFTS:
         return np.asarray(_dist(~mask, spacing) <= radius_mm)
     out = np.array(mask, dtype=bool, copy=True)
-    n_threads = min(kernel_threads(), max(1, mask.shape[0] // 16))
-    if n_threads <= 1:
-        _or_shifted(out, mask, offsets, 0, mask.shape[0])
-        return out
-    from concurrent.futures import ThreadPoolExecutor
+
+    def run(first: int, last: int) -> None:
+        _or_shifted(out, mask, offsets, first, last)
 
     # each thread writes its own run of slices (numpy releases the GIL in these loops)
-    cuts = [round(mask.shape[0] * i / n_threads) for i in range(n_threads + 1)]
-    with ThreadPoolExecutor(n_threads) as pool:
-        jobs = [pool.submit(_or_shifted, out, mask, offsets, a, b) for a, b in pairwise(cuts)]
-        for job in jobs:
-            job.result()
+    in_runs(run, mask.shape[0], min(kernel_threads(), max(1, mask.shape[0] // 16)))
     return out
 
 
