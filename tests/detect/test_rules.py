@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from calcscan.detect import REJECTION_REASONS, DetectConfig
-from calcscan.detect.candidates import Candidate
+from calcscan.detect.candidates import Candidate, is_cartilage
 from calcscan.detect.mimics import MetalStreaks, classify, definite_peak_hu, rejection_reason
 from calcscan.detect.morphology import classify_morphology
 
@@ -157,3 +157,48 @@ def test_faint_peak_is_only_possible() -> None:
 )
 def test_morphology_rules(changes: dict[str, Any], morph: str) -> None:
     assert classify_morphology(nodule_measures(**changes)) == morph
+
+
+#: The measures a part in cartilage gets before :func:`_measure_part` stops measuring it.
+CARTILAGE_PART_KEYS = (
+    "n_voxels",
+    "volume_mm3",
+    "diameter_mm",
+    "peak_hu",
+    "depth_mm",
+    "bone_dist_mm",
+    "attached_to_bone",
+    "on_bone",
+    "protrusion_fraction",
+    "touches_cavity_air",
+    "background_hu",
+)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_cartilage_parts_are_rejected_from_their_few_measures(seed: int) -> None:
+    # _measure_part skips the shape, conspicuity and rim measures of a part is_cartilage
+    # accepts: the rules must reach a reason from what it keeps, and the same reason as
+    # from all the measures
+    rng = np.random.default_rng(seed)
+    for _ in range(200):
+        full = nodule_measures(
+            protrusion_fraction=float(rng.uniform(0.0, 1.0)),
+            peak_hu=float(rng.uniform(150.0, 500.0)),
+            depth_mm=float(rng.uniform(0.0, 12.0)),
+            bone_dist_mm=float(rng.uniform(0.0, 10.0)),
+            touches_cavity_air=bool(rng.random() < 0.5),
+            rim_fraction=float(rng.uniform(0.0, 1.0)),
+            conspicuity=float(rng.uniform(0.0, 40.0)),
+            touches_outside_air=bool(rng.random() < 0.5),
+        )
+        full.update(n_voxels=10, on_bone=False, background_hu=0.0)
+        lateral = float(rng.uniform(0.0, 80.0))
+        expected = rejection_reason(cand(**full), CFG, metal=None, abs_lateral_mm=lateral)
+        if not is_cartilage(full, CFG):
+            assert full["protrusion_fraction"] < 0.5 or full["peak_hu"] >= 350.0
+            continue
+        few = cand()
+        few.measures = {k: full[k] for k in CARTILAGE_PART_KEYS}
+        assert expected is not None
+        assert rejection_reason(few, CFG, metal=None, abs_lateral_mm=lateral) == expected

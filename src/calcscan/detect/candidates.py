@@ -376,6 +376,11 @@ class _BoxContext:
         else:
             self.valley, self.valley_sigma_hu = self.smooth, sigma_smooth_hu
 
+    @property
+    def spacing_mm(self) -> tuple[float, float, float]:
+        """Fine voxel spacing (slice, row, col) in mm."""
+        return self._spacing
+
     def sub(self, box: tuple[slice, slice, slice]) -> _BoxContext:
         """The same maps on a sub-box (box-local slices) around one part of a component."""
         child = object.__new__(_BoxContext)
@@ -827,10 +832,8 @@ def _measure_part(
     """The measures of a part that is not the bone's slope (``on_bone``: a bump on bone)."""
     spacing = scan.spacing_mm
     hb, offset = ctx.hb, ctx.offset
-    lv = vox - offset
     values = hb[cmask]
     peak = float(values.max())
-    body = ctx.body
     grown = ndimage.binary_dilation(cmask, structure=np.ones((3, 3, 3), bool))
     bg = _background(ctx, grown, config)
     glued = _glued_tail(hb, cmask, bg, peak, spacing)
@@ -838,75 +841,111 @@ def _measure_part(
         # a compact nodule on a faint structure (vessel, cartilage, skin fold): the nodule is
         # measured, not the structure it touches
         cmask &= ~glued
-        lv = np.argwhere(cmask)
-        vox = lv + offset
+        vox = np.argwhere(cmask) + offset
         values = hb[cmask]
         grown = ndimage.binary_dilation(cmask, structure=np.ones((3, 3, 3), bool))
         bg = _background(ctx, grown, config)
-    outer = ctx.outer
-    outside_air, cavity_air = ctx.outside_air, ctx.cavity_air
-    sm_peak = float(ctx.valley[cmask].max())
-    conspicuity = (sm_peak - bg) / max(ctx.valley_sigma_hu, 1e-3)
     # geometry in LPS
     lps = scan.index_to_lps(vox.astype(np.float64))
     w = np.clip(values - bg, 1.0, None).astype(np.float64)
     centroid_lps = (lps * w[:, None]).sum(axis=0) / w.sum()
     centroid_idx = (vox * w[:, None]).sum(axis=0) / w.sum()
+    depth_mm = _part_depth(layers, ctx, centroid_idx, spacing)
     n = len(vox)
-    elongation, extent = _shape(lps, spacing)
-    # the bright core (above half the contrast): a nodule touching a faint enhancing vessel
-    # or skin fold keeps a compact core, a vessel stays long
-    core = values >= bg + 0.5 * (peak - bg)
-    core_elongation, core_extent = _shape(lps[core], spacing)
     volume = n * voxel_mm3
-    diameter = float((6.0 * volume / np.pi) ** (1.0 / 3.0))
-    ci = np.clip(np.round(centroid_idx - offset).astype(int), 0, np.array(hb.shape) - 1)
-    depth_mm = ctx.fine_depth_at(ci) if body[tuple(ci)] else 0.0
-    if not np.isfinite(depth_mm) or depth_mm > _BOX_PAD_MM:
-        # the skin surface is outside the box: the coarse depth is good enough there
-        depth_mm = float(layers.sample("depth_mm", np.round(centroid_idx)[None, :].astype(int))[0])
-    depth_mm = max(depth_mm - 0.5 * min(spacing[1], spacing[2]), 0.0)
-    # central lucency: filled 2-D footprint minus the component on the central slice
-    kc = int(np.clip(round(float(centroid_idx[0])) - offset[0], 0, hb.shape[0] - 1))
-    plane = cmask[kc]
-    filled = ndimage.binary_fill_holes(plane)
-    hole = filled & ~plane
-    lucency = float(hole.sum()) / max(float(filled.sum()), 1.0)
-    hull_ratio = _solidity(lv, spacing)
-    c_val = float(ndimage.map_coordinates(hb, (centroid_idx - offset)[:, None], order=1)[0])
-    center_ratio = (c_val - bg) / max(peak - bg, 1.0)
     m: dict[str, Any] = {
         "n_voxels": n,
-        "n_slices": len(np.unique(vox[:, 0])),
         "volume_mm3": volume,
-        "diameter_mm": diameter,
+        "diameter_mm": float((6.0 * volume / np.pi) ** (1.0 / 3.0)),
         "peak_hu": peak,
-        "mean_hu": float(values.mean()),
         "depth_mm": depth_mm,
-        "extent_mm": extent,
-        "elongation": elongation,
-        "core_elongation": core_elongation,
-        "core_extent_mm": core_extent,
         "bone_dist_mm": float(layers.sample("bone_dist_mm", vox).min()),
         "attached_to_bone": False,
         "on_bone": on_bone,
-        "rim_fraction": float(outer[cmask].mean()),
         "protrusion_fraction": float(layers.protrusion_at(vox).mean()),
-        "touches_outside_air": bool((grown & outside_air).any()),
-        "touches_cavity_air": bool((grown & cavity_air).any()),
+        "touches_cavity_air": bool((grown & ctx.cavity_air).any()),
         "background_hu": bg,
-        "matched_peak_hu": sm_peak,
-        "conspicuity": float(conspicuity),
-        "center_lucency": lucency,
-        "center_ratio": float(center_ratio),
-        "solidity": hull_ratio,
     }
+    if not is_cartilage(m, config):
+        # a part in cartilage is rejected whatever else is measured (the mimic rules decide
+        # before they read the shape, the conspicuity or the skin rim): those are not taken
+        m.update(_nodule_measures(ctx, cmask, vox, lps, values, bg, peak, centroid_idx, grown))
     return Candidate(
         label=label,
         voxels=vox,
         centroid_index=centroid_idx,
         centroid_lps_mm=centroid_lps,
         measures=m,
+    )
+
+
+def _nodule_measures(
+    ctx: _BoxContext,
+    cmask: NDArray[np.bool_],
+    vox: NDArray[np.intp],
+    lps: NDArray[np.float64],
+    values: NDArray[Any],
+    bg: float,
+    peak: float,
+    centroid_idx: NDArray[np.float64],
+    grown: NDArray[np.bool_],
+) -> dict[str, Any]:
+    """Shape, contrast, lucency and skin-contact measures of a part (box-local ``cmask``)."""
+    spacing = ctx.spacing_mm
+    hb, offset = ctx.hb, ctx.offset
+    sm_peak = float(ctx.valley[cmask].max())
+    elongation, extent = _shape(lps, spacing)
+    # the bright core (above half the contrast): a nodule touching a faint enhancing vessel
+    # or skin fold keeps a compact core, a vessel stays long
+    core = values >= bg + 0.5 * (peak - bg)
+    core_elongation, core_extent = _shape(lps[core], spacing)
+    # central lucency: filled 2-D footprint minus the component on the central slice
+    kc = int(np.clip(round(float(centroid_idx[0])) - offset[0], 0, hb.shape[0] - 1))
+    plane = cmask[kc]
+    filled = ndimage.binary_fill_holes(plane)
+    hole = filled & ~plane
+    c_val = float(ndimage.map_coordinates(hb, (centroid_idx - offset)[:, None], order=1)[0])
+    return {
+        "n_slices": len(np.unique(vox[:, 0])),
+        "mean_hu": float(values.mean()),
+        "extent_mm": extent,
+        "elongation": elongation,
+        "core_elongation": core_elongation,
+        "core_extent_mm": core_extent,
+        "rim_fraction": float(ctx.outer[cmask].mean()),
+        "touches_outside_air": bool((grown & ctx.outside_air).any()),
+        "matched_peak_hu": sm_peak,
+        "conspicuity": float((sm_peak - bg) / max(ctx.valley_sigma_hu, 1e-3)),
+        "center_lucency": float(hole.sum()) / max(float(filled.sum()), 1.0),
+        "center_ratio": float((c_val - bg) / max(peak - bg, 1.0)),
+        "solidity": _solidity(vox - offset, spacing),
+    }
+
+
+def _part_depth(
+    layers: TissueLayers,
+    ctx: _BoxContext,
+    centroid_idx: NDArray[np.float64],
+    spacing: tuple[float, float, float],
+) -> float:
+    """Depth (mm) of a part's centroid below the skin: fine in its box, else coarse."""
+    ci = np.clip(np.round(centroid_idx - ctx.offset).astype(int), 0, np.array(ctx.hb.shape) - 1)
+    depth_mm = ctx.fine_depth_at(ci) if ctx.body[tuple(ci)] else 0.0
+    if not np.isfinite(depth_mm) or depth_mm > _BOX_PAD_MM:
+        # the skin surface is outside the box: the coarse depth is good enough there
+        depth_mm = float(layers.sample("depth_mm", np.round(centroid_idx)[None, :].astype(int))[0])
+    return max(depth_mm - 0.5 * min(spacing[1], spacing[2]), 0.0)
+
+
+def is_cartilage(measures: dict[str, Any], config: DetectConfig) -> bool:
+    """Is a part mostly in a thin protrusion (auricle, nasal ala) and no denser than cartilage?
+
+    Such a part is rejected (:func:`calcscan.detect.mimics.rejection_reason`: as cartilage, or
+    by a rule tried before that one), so it needs no further measures.
+    """
+    return bool(
+        measures["protrusion_fraction"] >= 0.5
+        and measures["peak_hu"] < config.cartilage_max_peak_hu
     )
 
 

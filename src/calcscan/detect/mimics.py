@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
-from calcscan.detect.candidates import Candidate
+from calcscan.detect.candidates import Candidate, is_cartilage
 from calcscan.detect.config import DetectConfig
 from calcscan.detect.tissue import TissueLayers
 
@@ -148,7 +148,7 @@ def rejection_reason(
     # cartilage is 100-200 HU (partial volume and noise add a little); a denser compact blob in
     # an auricle, a nasal ala or lining a nostril is a calcified/ossified nodule, not cartilage
     cartilage_like = m["peak_hu"] < config.cartilage_max_peak_hu
-    if m["protrusion_fraction"] >= 0.5 and cartilage_like:
+    if is_cartilage(m, config):
         return "auricular_cartilage" if abs_lateral_mm >= 35.0 else "nasal_cartilage"
     if m["touches_cavity_air"] and abs_lateral_mm < 25.0 and cartilage_like:
         return "nasal_cartilage"
