@@ -64,10 +64,10 @@ class Beside(Generic[T]):
     """``fn(*args)`` run on a thread of its own beside the caller's work.
 
     Used for stages that need only results already at hand (the face frame and the bumps
-    on bone need the tissue maps, not the candidates) and spend most of their time in numpy,
-    scipy or ``edt`` loops that release the GIL. When :func:`kernel_threads` is 1 (cohort
-    workers: one core each) the call runs at once on the caller's thread, so a worker never
-    uses more than its core.
+    on bone need the tissue maps, not the candidates). Only work that releases the GIL
+    (large numpy operations, scipy filters) overlaps; ``edt`` and ``cc3d`` hold it for their
+    whole call. When :func:`kernel_threads` is 1 (cohort workers: one core each) the call
+    runs at once on the caller's thread, so a worker never uses more than its core.
 
     Parameters
     ----------

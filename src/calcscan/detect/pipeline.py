@@ -94,7 +94,7 @@ def run_detection(scan: CTScan, config: DetectConfig | None = None) -> Detection
     layers = compute_tissue(scan.hu, scan.spacing_mm, config)
     timings["tissue"] = time.perf_counter() - t0
     # the face frame needs only the tissue maps: found on a second thread while the
-    # candidates are measured (mostly numpy and scipy work that releases the GIL)
+    # candidates are measured
     landmarks = Beside(find_face_frame, scan, layers)
     t = time.perf_counter()
     sigma_raw, sigma_smooth = estimate_noise(

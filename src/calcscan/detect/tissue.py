@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from calcscan.detect.config import DetectConfig
-from calcscan.threads import Beside, in_runs, kernel_threads
+from calcscan.threads import in_runs, kernel_threads
 
 __all__ = [
     "TissueLayers",
@@ -507,9 +507,6 @@ def _tissue_maps(
     # seal openings (closing) and fill internal air
     closed = _close(body, spacing, config.seal_radius_mm)
     sealed = fill_holes(fill_holes(closed), planar=True)
-    # the depth below the skin is needed only at the end of the bone's work: its distance
-    # transform runs on a second thread meanwhile (both release the GIL)
-    depth_job = Beside(_dist, sealed, spacing)
     cavity_air = sealed & (chu <= config.body_threshold_hu)
     # bone: large dense components
     dense = (chu >= config.bone_threshold_hu) & sealed
@@ -547,7 +544,7 @@ def _tissue_maps(
             # a rind voxel brighter than its in-plane neighbours is the summit of a blob on
             # the bone (a nodule one or two coarse voxels wide), not the bone's surface
             opened |= rind & ~_inplane_summits(chu, rind)
-    depth = depth_job.result()
+    depth = _dist(sealed, spacing)
     depth[~sealed] = 0.0
     if bone.any():
         bone = opened | (bone & (depth > config.max_depth_mm + 2.0 * max(spacing)))
