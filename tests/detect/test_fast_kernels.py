@@ -12,6 +12,7 @@ from calcscan.detect.candidates import distance_to_background
 from calcscan.detect.config import DetectConfig
 from calcscan.detect.summits import _h_maxima, _merge_shoulders, _split
 from calcscan.detect.tissue import (
+    TissueLayers,
     _body_box,
     _dilate,
     _erode,
@@ -201,3 +202,27 @@ def test_body_box_holds_the_largest_component_and_leaves_a_far_object_out(shape)
     assert box[1].stop <= 36 or box[2].stop <= 32
     grown = _body_box(tissue, sp, margin_mm=3.0)
     assert grown[1].start == max(box[1].start - 3, 0)
+
+
+def test_box_min_reads_the_coarse_cells_sample_box_reads() -> None:
+    rng = np.random.default_rng(7)
+    coarse = (9, 11, 10)
+    maps = {name: rng.random(coarse) < 0.5 for name in ("body", "sealed", "bone", "cavity_air")}
+    layers = TissueLayers(
+        factors=(1, 3, 2),
+        spacing_mm=(1.5, 1.4, 1.0),
+        hu=rng.normal(0.0, 50.0, coarse).astype(np.float32),
+        hu_max=rng.normal(0.0, 50.0, coarse).astype(np.float32),
+        depth_mm=rng.random(coarse).astype(np.float32),
+        bone_dist_mm=rng.random(coarse).astype(np.float32),
+        protrusion_radius_mm=4.0,
+        **maps,
+    )
+    fine = (9, 35, 21)  # partial blocks at the far edges, as in a real volume
+    for _ in range(300):
+        lo = [int(rng.integers(0, n)) for n in fine]
+        box = tuple(
+            slice(a, int(rng.integers(a + 1, n + 1))) for a, n in zip(lo, fine, strict=True)
+        )
+        for name in ("bone_dist_mm", "depth_mm"):
+            assert layers.box_min(name, box) == float(layers.sample_box(name, box).min())

@@ -404,6 +404,11 @@ class _BoxContext:
         mask[tuple((local + self.offset - sub.offset).T)] = True
         return sub, mask
 
+    @functools.cached_property
+    def min_bone_dist_mm(self) -> float:
+        """Least coarse distance to bone (mm) anywhere in the box."""
+        return self._layers.box_min("bone_dist_mm", self._box)
+
     def sample_bone_dist(self, local_index: NDArray[np.intp]) -> NDArray[Any]:
         """Coarse distance to bone (mm) at box-local fine indices."""
         return self._layers.sample("bone_dist_mm", local_index + self.offset)
@@ -776,6 +781,10 @@ def _measure(
     lv = vox - offset
     values = hb[cmask]
     peak = float(values.max())
+    if ctx.min_bone_dist_mm > _near_bone_mm(layers, config):
+        # no bone within reach anywhere in the box: no climb can end in it or near it (the
+        # tests below would find the part clear of bone, and no voxel draining to bone)
+        return _measure_part(scan, layers, config, label, vox, cmask, ctx, voxel_mm3, on_bone=False)
     attached = _attached_to_bone(
         ctx.valley,
         cmask,

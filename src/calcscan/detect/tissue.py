@@ -360,6 +360,16 @@ class TissueLayers:
         arr = getattr(self, name)
         return np.asarray(arr[c[..., 0], c[..., 1], c[..., 2]])
 
+    def box_min(self, name: str, box: tuple[slice, slice, slice]) -> float:
+        """Least value of the coarse map ``name`` over the fine voxels of ``box`` (``start``
+        and ``stop`` given): ``sample_box(name, box).min()`` read from the coarse cells."""
+        arr = getattr(self, name)
+        cells = tuple(
+            slice(min(b.start // f, n - 1), min((b.stop - 1) // f, n - 1) + 1)
+            for b, f, n in zip(box, self.factors, arr.shape, strict=True)
+        )
+        return float(arr[cells].min())
+
     def protrusion_at(self, fine_index: NDArray[Any]) -> NDArray[np.bool_]:
         """Is each fine index in a thin protrusion of the body (auricle, nasal ala)?
 
