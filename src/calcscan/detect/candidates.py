@@ -179,8 +179,9 @@ def find_candidates(
     bumps = (
         Beside(bump_seeds, hu, scan.spacing_mm, layers, config) if config.bump_ring_mm > 0 else None
     )
-    layer = _layer_mask(layers, config)
-    # threshold only inside the layer: block view of the fine grid against the coarse layer
+    # threshold only inside the layer, and only in blocks whose maximum reaches the
+    # threshold: block view of the fine grid against the coarse cells
+    layer = _layer_mask(layers, config) & (layers.hu_max >= config.threshold_hu)
     f = layers.factors
     s, r, c = layer.shape
     fine = hu[: s * f[0], : r * f[1], : c * f[2]].reshape(s, f[0], r, f[1], c, f[2])
