@@ -779,13 +779,13 @@ def _measure(
 ) -> Candidate:
     spacing = scan.spacing_mm
     hb, offset = ctx.hb, ctx.offset
-    lv = vox - offset
-    values = hb[cmask]
-    peak = float(values.max())
     if ctx.min_bone_dist_mm > _near_bone_mm(layers, config):
         # no bone within reach anywhere in the box: no climb can end in it or near it (the
         # tests below would find the part clear of bone, and no voxel draining to bone)
         return _measure_part(scan, layers, config, label, vox, cmask, ctx, voxel_mm3, on_bone=False)
+    lv = vox - offset
+    values = hb[cmask]
+    peak = float(values.max())
     attached = _attached_to_bone(
         ctx.valley,
         cmask,
@@ -860,7 +860,7 @@ def _measure_part(
     w = np.clip(values - bg, 1.0, None).astype(np.float64)
     centroid_lps = (lps * w[:, None]).sum(axis=0) / w.sum()
     centroid_idx = (vox * w[:, None]).sum(axis=0) / w.sum()
-    depth_mm = _part_depth(layers, ctx, centroid_idx, spacing)
+    depth_mm = _part_depth(layers, ctx, centroid_idx)
     n = len(vox)
     volume = n * voxel_mm3
     m: dict[str, Any] = {
@@ -936,9 +936,9 @@ def _part_depth(
     layers: TissueLayers,
     ctx: _BoxContext,
     centroid_idx: NDArray[np.float64],
-    spacing: tuple[float, float, float],
 ) -> float:
     """Depth (mm) of a part's centroid below the skin: fine in its box, else coarse."""
+    spacing = ctx.spacing_mm
     ci = np.clip(np.round(centroid_idx - ctx.offset).astype(int), 0, np.array(ctx.hb.shape) - 1)
     depth_mm = ctx.fine_depth_at(ci) if ctx.body[tuple(ci)] else 0.0
     if not np.isfinite(depth_mm) or depth_mm > _BOX_PAD_MM:
