@@ -37,6 +37,7 @@ from scipy import ndimage
 
 from calcscan.detect.bumps import bump_seeds
 from calcscan.detect.config import DetectConfig
+from calcscan.detect.gridops import dilate_cross, dilate_cube, dilate_plane_box, erode_plane_cross
 from calcscan.detect.summits import (
     _attached_to_bone,
     _brightest,
@@ -444,10 +445,7 @@ class _BoxContext:
     def outer(self) -> NDArray[np.bool_]:
         """Outermost in-plane voxel layer of the skin (thick slices make every voxel near an
         oblique surface touch air along the slice axis, so only in-plane neighbours count)."""
-        plane4 = np.zeros((3, 3, 3), dtype=bool)
-        plane4[1] = ndimage.generate_binary_structure(2, 1)
-        eroded = ndimage.binary_erosion(self.body, structure=plane4, border_value=1)
-        return np.asarray(self.body & ~eroded)
+        return np.asarray(self.body & ~erode_plane_cross(self.body))
 
     @functools.cached_property
     def quick_background_hu(self) -> float:
@@ -844,7 +842,7 @@ def _measure_part(
     hb, offset = ctx.hb, ctx.offset
     values = hb[cmask]
     peak = float(values.max())
-    grown = ndimage.binary_dilation(cmask, structure=np.ones((3, 3, 3), bool))
+    grown = dilate_cube(cmask)
     bg = _background(ctx, grown, config)
     glued = _glued_tail(hb, cmask, bg, peak, spacing)
     if glued is not None:
@@ -853,7 +851,7 @@ def _measure_part(
         cmask &= ~glued
         vox = np.argwhere(cmask) + offset
         values = hb[cmask]
-        grown = ndimage.binary_dilation(cmask, structure=np.ones((3, 3, 3), bool))
+        grown = dilate_cube(cmask)
         bg = _background(ctx, grown, config)
     # geometry in LPS
     lps = scan.index_to_lps(vox.astype(np.float64))
@@ -963,7 +961,7 @@ def _background(ctx: _BoxContext, grown: NDArray[np.bool_], config: DetectConfig
     """Median of the valley image in a shell around ``grown`` (a part dilated by one voxel),
     without bright structures."""
     body, hb = ctx.body, ctx.hb
-    ring = ndimage.binary_dilation(grown, iterations=2) & ~grown & body & (hb < config.threshold_hu)
+    ring = dilate_cross(grown, 2) & ~grown & body & (hb < config.threshold_hu)
     if not ring.any():
         ring = body & ~grown & (hb < config.threshold_hu)
     # contrast to noise in the matched-filtered image (raw on coarse pixels: see _BoxContext)
@@ -990,12 +988,10 @@ def _glued_tail(
     if 2 * int(core.sum()) >= int(cmask.sum()):
         return None  # the nodule holds its core: at least half of the part
     # one voxel all round, then in-plane up to the skirt's width
-    nodule = ndimage.binary_dilation(core, structure=np.ones((3, 3, 3), bool))
+    nodule = dilate_cube(core)
     more = round(_SKIRT_MM / min(spacing[1:])) - 1
     if more > 0:
-        plane = np.zeros((3, 3, 3), bool)
-        plane[1] = True
-        nodule = ndimage.binary_dilation(nodule, structure=plane, iterations=more)
+        nodule = dilate_plane_box(nodule, more)
     nodule &= cmask
     rest = cmask & ~nodule
     if int(rest.sum()) <= int(nodule.sum()):

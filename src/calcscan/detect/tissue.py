@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from calcscan.detect.config import DetectConfig
+from calcscan.detect.gridops import erode_plane_box
 from calcscan.threads import in_runs, kernel_threads
 
 __all__ = [
@@ -596,7 +597,7 @@ def estimate_noise(
         ``(sigma_hu, sigma_smoothed_hu)``; fallbacks of 20/8 HU when no fat is found.
     """
     fat = (layers.hu > -140) & (layers.hu < -60) & layers.sealed
-    fat = ndimage.binary_erosion(fat, structure=np.ones((1, 3, 3), bool))
+    fat = erode_plane_box(fat)
     ks = np.flatnonzero(fat.any(axis=(1, 2)))
     if ks.size == 0:
         return 20.0, 8.0
