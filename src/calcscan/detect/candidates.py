@@ -537,18 +537,29 @@ def _measure_parts(
             )
         )
     in_bone = _summits_in_bone(ctx, labels, boxes, planar=_planar(spacing, config))
-    out = []
+    # every part's voxels in C order (as np.argwhere of the part) from one sort of the box
+    flat = np.flatnonzero(labels)
+    lab = labels.ravel()[flat]
+    flat = flat[np.argsort(lab, kind="stable")]
+    bounds = np.searchsorted(np.sort(lab), np.arange(int(labels.max()) + 2))
+    out: list[Candidate | None] = []
+    slopes: list[tuple[int, NDArray[np.intp], float]] = []
     for (k, sub_box), bone_summit in zip(boxes, in_bone, strict=True):
-        part = labels[sub_box] == k
-        offset = ctx.offset + np.array([b.start for b in sub_box])
-        pv = np.argwhere(part) + offset
+        local = np.stack(np.unravel_index(flat[bounds[k] : bounds[k + 1]], labels.shape), axis=1)
+        pv = local + ctx.offset
         if bone_summit:
             # the bone test of _measure would stop at its first step (summit in bone)
-            out.append(_bone_slope(scan, label, pv, float(ctx.hb[sub_box][part].max()), voxel_mm3))
+            slopes.append((len(out), pv, float(ctx.hb[tuple(local.T)].max())))
+            out.append(None)
             continue
+        part = labels[sub_box] == k
         sub = ctx.sub(sub_box)
         out.append(_measure(scan, layers, config, label, pv, part, sub, voxel_mm3, sigma_smooth_hu))
-    return out
+    if slopes:
+        made = _bone_slopes(scan, label, [(pv, peak) for _, pv, peak in slopes], voxel_mm3)
+        for (i, _, _), cand in zip(slopes, made, strict=True):
+            out[i] = cand
+    return [c for c in out if c is not None]
 
 
 def _rescue_thick(
@@ -745,23 +756,39 @@ def _bone_slope(
     scan: CTScan, label: int, vox: NDArray[np.intp], peak: float, voxel_mm3: float
 ) -> Candidate:
     """A part rejected as the bone's slope, with the few measures such a part gets."""
-    centroid_idx = vox.mean(axis=0)
-    volume = len(vox) * voxel_mm3
-    return Candidate(
-        label=label,
-        voxels=vox,
-        centroid_index=centroid_idx,
-        centroid_lps_mm=scan.index_to_lps(centroid_idx[None, :])[0],
-        measures={
-            "n_voxels": len(vox),
-            "volume_mm3": volume,
-            "diameter_mm": float((6.0 * volume / np.pi) ** (1.0 / 3.0)),
-            "peak_hu": peak,
-            "attached_to_bone": True,
-        },
-        reason="bone_partial_volume",
-        status="rejected",
-    )
+    return _bone_slopes(scan, label, [(vox, peak)], voxel_mm3)[0]
+
+
+def _bone_slopes(
+    scan: CTScan,
+    label: int,
+    parts: list[tuple[NDArray[np.intp], float]],
+    voxel_mm3: float,
+) -> list[Candidate]:
+    """:func:`_bone_slope` of many ``(voxels, peak)`` parts (one mapping to LPS for all)."""
+    centroids = np.stack([vox.mean(axis=0) for vox, _ in parts])
+    lps = scan.index_to_lps(centroids)
+    out = []
+    for (vox, peak), centroid_idx, centroid_lps in zip(parts, centroids, lps, strict=True):
+        volume = len(vox) * voxel_mm3
+        out.append(
+            Candidate(
+                label=label,
+                voxels=vox,
+                centroid_index=centroid_idx,
+                centroid_lps_mm=centroid_lps,
+                measures={
+                    "n_voxels": len(vox),
+                    "volume_mm3": volume,
+                    "diameter_mm": float((6.0 * volume / np.pi) ** (1.0 / 3.0)),
+                    "peak_hu": peak,
+                    "attached_to_bone": True,
+                },
+                reason="bone_partial_volume",
+                status="rejected",
+            )
+        )
+    return out
 
 
 def _measure(
