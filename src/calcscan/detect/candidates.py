@@ -540,26 +540,46 @@ def _measure_parts(
     # every part's voxels in C order (as np.argwhere of the part) from one sort of the box
     flat = np.flatnonzero(labels)
     lab = labels.ravel()[flat]
-    flat = flat[np.argsort(lab, kind="stable")]
-    bounds = np.searchsorted(np.sort(lab), np.arange(int(labels.max()) + 2))
-    out: list[Candidate | None] = []
-    slopes: list[tuple[int, NDArray[np.intp], float]] = []
-    for (k, sub_box), bone_summit in zip(boxes, in_bone, strict=True):
-        local = np.stack(np.unravel_index(flat[bounds[k] : bounds[k + 1]], labels.shape), axis=1)
-        pv = local + ctx.offset
+    order = np.argsort(lab, kind="stable")
+    flat = flat[order]
+    bounds = np.searchsorted(lab[order], np.arange(int(labels.max()) + 2))
+    local = [
+        np.stack(np.unravel_index(flat[bounds[k] : bounds[k + 1]], labels.shape), axis=1)
+        for k, _ in boxes
+    ]
+    # a part whose summit is in bone: the bone test of _measure would stop at its first step
+    slopes = iter(
+        _bone_slopes(
+            scan,
+            label,
+            [
+                (lv + ctx.offset, float(ctx.hb[tuple(lv.T)].max()))
+                for lv, b in zip(local, in_bone, strict=True)
+                if b
+            ],
+            voxel_mm3,
+        )
+    )
+    out = []
+    for (k, sub_box), bone_summit, lv in zip(boxes, in_bone, local, strict=True):
         if bone_summit:
-            # the bone test of _measure would stop at its first step (summit in bone)
-            slopes.append((len(out), pv, float(ctx.hb[tuple(local.T)].max())))
-            out.append(None)
+            out.append(next(slopes))
             continue
         part = labels[sub_box] == k
-        sub = ctx.sub(sub_box)
-        out.append(_measure(scan, layers, config, label, pv, part, sub, voxel_mm3, sigma_smooth_hu))
-    if slopes:
-        made = _bone_slopes(scan, label, [(pv, peak) for _, pv, peak in slopes], voxel_mm3)
-        for (i, _, _), cand in zip(slopes, made, strict=True):
-            out[i] = cand
-    return [c for c in out if c is not None]
+        out.append(
+            _measure(
+                scan,
+                layers,
+                config,
+                label,
+                lv + ctx.offset,
+                part,
+                ctx.sub(sub_box),
+                voxel_mm3,
+                sigma_smooth_hu,
+            )
+        )
+    return out
 
 
 def _rescue_thick(
@@ -766,6 +786,8 @@ def _bone_slopes(
     voxel_mm3: float,
 ) -> list[Candidate]:
     """:func:`_bone_slope` of many ``(voxels, peak)`` parts (one mapping to LPS for all)."""
+    if not parts:
+        return []
     centroids = np.stack([vox.mean(axis=0) for vox, _ in parts])
     lps = scan.index_to_lps(centroids)
     out = []
