@@ -77,17 +77,9 @@ def dilate_plane_box(mask: BoolArray, iterations: int = 1) -> BoolArray:
 
 def dilate_cross(mask: BoolArray, iterations: int = 1) -> BoolArray:
     """``ndimage.binary_dilation(mask, iterations=iterations)`` (6-neighbour cross)."""
-    out = np.array(mask, dtype=bool, copy=True)
-    ndim = out.ndim
+    out = np.asarray(mask, dtype=bool)
     for _ in range(iterations):
-        step = np.array(out, copy=True)
-        for axis in range(ndim):
-            lo = [slice(None)] * ndim
-            hi = [slice(None)] * ndim
-            lo[axis], hi[axis] = slice(None, -1), slice(1, None)
-            step[tuple(lo)] |= out[tuple(hi)]
-            step[tuple(hi)] |= out[tuple(lo)]
-        out = step
+        out = _or_along(out, 0) | _or_along(out, 1) | _or_along(out, 2)
     return out
 
 
@@ -101,11 +93,4 @@ def erode_plane_cross(mask: BoolArray) -> BoolArray:
     """``ndimage.binary_erosion(mask, structure=plane4, border_value=1)`` with ``plane4`` the
     in-plane 4-neighbour cross (the array's edge counts as foreground)."""
     m = np.asarray(mask, dtype=bool)
-    out = np.array(m, copy=True)
-    for axis in (1, 2):
-        lo = [slice(None)] * 3
-        hi = [slice(None)] * 3
-        lo[axis], hi[axis] = slice(None, -1), slice(1, None)
-        out[tuple(lo)] &= m[tuple(hi)]
-        out[tuple(hi)] &= m[tuple(lo)]
-    return out
+    return _and_along(m, 1, True) & _and_along(m, 2, True)
