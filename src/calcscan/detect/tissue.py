@@ -517,7 +517,9 @@ def _tissue_maps(
         body = _largest_component(body)
     # seal openings (closing) and fill internal air
     closed = _close(body, spacing, config.seal_radius_mm)
-    sealed = fill_holes(fill_holes(closed), planar=True)
+    # slice by slice: a hole closed in 3-D is closed in each of its slices too (its in-plane
+    # background lies within its 3-D background), so a 3-D fill first would add nothing
+    sealed = fill_holes(closed, planar=True)
     cavity_air = sealed & (chu <= config.body_threshold_hu)
     # bone: large dense components
     dense = (chu >= config.bone_threshold_hu) & sealed
