@@ -90,3 +90,49 @@ def test_thick_slices_nodule_over_the_next_slices_bone(shared_ct: Path) -> None:
     record = run_detection(scan).record.to_dict()
     m = _match(scan, [target[0]], record)
     assert m.unmatched_truth == []
+
+
+def test_parts_measured_late_get_the_measures_they_would_get_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the parts of a split component are measured only once they are known not to be joined
+    # (_Part): what they end up with must be what measuring each part at once gives
+    from calcscan.detect import candidates as cmod
+    from calcscan.phantom import PHANTOM_REGIONS, make_head_phantom
+
+    scan, _ = make_head_phantom(seed=606, nodules=dict.fromkeys(PHANTOM_REGIONS, 2))
+    made: list[Any] = []
+    finished: list[Any] = []
+    real_measure_part, real_finished = cmod._measure_part, cmod._finished
+
+    def counting_measure_part(*args: Any, **kwargs: Any) -> Any:
+        out = real_measure_part(*args, **kwargs)
+        if isinstance(out, cmod._Part):
+            made.append(out)
+        return out
+
+    def counting_finished(cand: Any) -> Any:
+        if isinstance(cand, cmod._Part):
+            finished.append(cand)
+        return real_finished(cand)
+
+    monkeypatch.setattr(cmod, "_measure_part", counting_measure_part)
+    monkeypatch.setattr(cmod, "_finished", counting_finished)
+    late = run_detection(scan).candidates
+    assert finished, "no part was measured late: the case does not test the waiting parts"
+    assert len(finished) < len(made), "no waiting part was joined: the case tests too little"
+
+    def at_once(*args: Any, **kwargs: Any) -> Any:
+        return real_measure_part(*args, **{**kwargs, "lazy": False})
+
+    monkeypatch.setattr(cmod, "_measure_part", at_once)
+    now = run_detection(scan).candidates
+
+    def signature(cands: list[Any]) -> list[Any]:
+        return sorted(
+            (c.label, c.reason or "", c.voxels.tolist(), c.centroid_lps_mm.tolist(), c.measures)
+            for c in cands
+        )
+
+    assert not [c for c in late if isinstance(c, cmod._Part)]
+    assert signature(late) == signature(now)

@@ -102,6 +102,25 @@ class Candidate:
     status: str = "candidate"
 
 
+@dataclass
+class _Part(Candidate):
+    """A part of a split component whose measures wait until it is known to stay on its own.
+
+    Joining touching parts (:func:`_join_touching`) reads only the voxels, the peak and the
+    reason; parts that get joined are measured again as one, so their own measures would be
+    thrown away. ``finish`` returns the measured :class:`Candidate`.
+    """
+
+    finish: functools.partial[Candidate] | None = field(default=None, repr=False)
+
+
+def _finished(cand: Candidate) -> Candidate:
+    """``cand`` measured (a waiting :class:`_Part` is finished)."""
+    if isinstance(cand, _Part) and cand.finish is not None:
+        return cand.finish()
+    return cand
+
+
 def _layer_mask(layers: TissueLayers, config: DetectConfig) -> NDArray[np.bool_]:
     peel = config.bone_margin_mm + 0.5 * max(layers.spacing_mm[1:])
     return (
@@ -504,7 +523,7 @@ def _measure_component(
     else:
         out = _measure_parts(scan, layers, config, label, ctx, split[0], voxel_mm3, sigma_smooth_hu)
     out = _rescue_thick(scan, layers, config, out, ctx, voxel_mm3, sigma_smooth_hu)
-    return _join_touching(scan, layers, config, out, ctx, voxel_mm3)
+    return [_finished(c) for c in _join_touching(scan, layers, config, out, ctx, voxel_mm3)]
 
 
 def _measure_parts(
@@ -577,6 +596,7 @@ def _measure_parts(
                 ctx.sub(sub_box),
                 voxel_mm3,
                 sigma_smooth_hu,
+                lazy=True,
             )
         )
     return out
@@ -823,13 +843,17 @@ def _measure(
     ctx: _BoxContext,
     voxel_mm3: float,
     sigma_smooth_hu: float,
+    *,
+    lazy: bool = False,
 ) -> Candidate:
     spacing = scan.spacing_mm
     hb, offset = ctx.hb, ctx.offset
     if ctx.min_bone_dist_mm > _near_bone_mm(layers, config):
         # no bone within reach anywhere in the box: no climb can end in it or near it (the
         # tests below would find the part clear of bone, and no voxel draining to bone)
-        return _measure_part(scan, layers, config, label, vox, cmask, ctx, voxel_mm3, on_bone=False)
+        return _measure_part(
+            scan, layers, config, label, vox, cmask, ctx, voxel_mm3, on_bone=False, lazy=lazy
+        )
     lv = vox - offset
     values = hb[cmask]
     peak = float(values.max())
@@ -871,7 +895,9 @@ def _measure(
         vox, lv = vox[own], lv[own]
         cmask = np.zeros_like(cmask)
         cmask[tuple(lv.T)] = True
-    return _measure_part(scan, layers, config, label, vox, cmask, ctx, voxel_mm3, on_bone=False)
+    return _measure_part(
+        scan, layers, config, label, vox, cmask, ctx, voxel_mm3, on_bone=False, lazy=lazy
+    )
 
 
 def _measure_part(
@@ -885,8 +911,13 @@ def _measure_part(
     voxel_mm3: float,
     *,
     on_bone: bool,
+    lazy: bool = False,
 ) -> Candidate:
-    """The measures of a part that is not the bone's slope (``on_bone``: a bump on bone)."""
+    """The measures of a part that is not the bone's slope (``on_bone``: a bump on bone).
+
+    The part loses a glued tail first; with ``lazy`` the other measures wait (a
+    :class:`_Part` that knows its voxels and peak).
+    """
     spacing = scan.spacing_mm
     hb, offset = ctx.hb, ctx.offset
     values = hb[cmask]
@@ -902,6 +933,45 @@ def _measure_part(
         values = hb[cmask]
         grown = dilate_cube(cmask)
         bg = _background(ctx, grown, config)
+    rest = functools.partial(
+        _part_measures,
+        scan,
+        layers,
+        config,
+        label,
+        vox,
+        cmask,
+        ctx,
+        voxel_mm3,
+        values=values,
+        peak=peak,
+        grown=grown,
+        bg=bg,
+        on_bone=on_bone,
+    )
+    if not lazy:
+        return rest()
+    nowhere = np.full(3, np.nan)
+    return _Part(label, vox, nowhere, nowhere, {"peak_hu": peak}, finish=rest)
+
+
+def _part_measures(
+    scan: CTScan,
+    layers: TissueLayers,
+    config: DetectConfig,
+    label: int,
+    vox: NDArray[np.intp],
+    cmask: NDArray[np.bool_],
+    ctx: _BoxContext,
+    voxel_mm3: float,
+    *,
+    values: NDArray[Any],
+    peak: float,
+    grown: NDArray[np.bool_],
+    bg: float,
+    on_bone: bool,
+) -> Candidate:
+    """The measures of :func:`_measure_part` after the glued tail is taken off."""
     # geometry in LPS
     lps = scan.index_to_lps(vox.astype(np.float64))
     w = np.clip(values - bg, 1.0, None).astype(np.float64)
