@@ -10,7 +10,7 @@ from skimage.morphology import h_maxima
 
 from calcscan.detect.candidates import distance_to_background
 from calcscan.detect.config import DetectConfig
-from calcscan.detect.summits import _h_maxima, _merge_shoulders, _split
+from calcscan.detect.summits import _h_maxima, _h_maxima_connected, _merge_shoulders, _split
 from calcscan.detect.tissue import (
     TissueLayers,
     _body_box,
@@ -84,6 +84,88 @@ def test_h_maxima_matches_skimage(h):
     expected = h_maxima(img, h).astype(bool)
     np.testing.assert_array_equal(_h_maxima(img, h), expected)
     assert expected.sum() >= 2
+
+
+def _components_on_a_floor(seed: int):
+    """Every 26-connected bright component of a random smooth image, as (image, set): the
+    image is the component's bounding box plus one voxel, everything off the set one below
+    its minimum (the image :func:`_split` builds)."""
+    rng = np.random.default_rng(seed)
+    smooth = ndimage.gaussian_filter(rng.normal(size=(16, 80, 80)) * 100.0, (0.8, 1.5, 1.5))
+    labels, _ = ndimage.label(smooth > 8.0, structure=np.ones((3, 3, 3), bool))
+    for k, sl in enumerate(ndimage.find_objects(labels), start=1):
+        box = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in sl)
+        cm = labels[box] == k
+        if cm.sum() < 4:
+            continue
+        floor = float(smooth[box][cm].min()) - 1.0
+        yield np.where(cm, smooth[box], floor), cm
+
+
+@pytest.mark.parametrize("h", [2.0, 6.0, 15.0, 1e4])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_h_maxima_on_the_set_alone_matches_the_box(seed, h):
+    n_sets = n_split = 0
+    for img, cm in _components_on_a_floor(seed):
+        inside = np.argwhere(cm)
+        on_set = _h_maxima_connected(img[cm], inside, h, float(img.min()))
+        np.testing.assert_array_equal(on_set, _h_maxima(img, h)[cm])
+        n_sets += 1
+        tops = np.zeros(cm.shape, dtype=bool)
+        tops[tuple(inside[on_set].T)] = True
+        n_split += int(ndimage.label(tops, structure=np.ones((3, 3, 3), bool))[1] >= 2)
+    assert n_sets >= 20
+    if h < 100.0:
+        assert n_split >= 2  # sets with several summits were among them
+
+
+def test_h_maxima_on_the_set_alone_edge_cases():
+    # a line with a dip: one set, two summits that rise 55-60 HU above the dip
+    img = np.zeros((3, 3, 9))
+    img[1, 1] = [50.0, 60.0, 70.0, 60.0, 10.0, 60.0, 65.0, 60.0, 50.0]
+    cm = img > 0
+    inside = np.argwhere(cm)
+    both = _h_maxima_connected(img[cm], inside, 20.0, 0.0)
+    np.testing.assert_array_equal(both, _h_maxima(img, 20.0)[cm])
+    assert both.sum() == 2
+    # two pieces that meet only through the floor (0 HU), the fainter rising 15 HU above
+    # it: in the box the bright piece floods it up to the floor (no summit of 20 HU), on its
+    # own it is a summit; so the set-alone transform is for connected sets only (_split's
+    # ``connected``)
+    img[1, 1] = [50.0, 60.0, 70.0, 60.0, 0.0, 5.0, 15.0, 5.0, 3.0]
+    cm = img > 0
+    inside = np.argwhere(cm)
+    assert _h_maxima(img, 20.0)[cm].sum() == 1
+    assert _h_maxima_connected(img[cm], inside, 20.0, 0.0).sum() == 2
+    # a summit exactly h above its saddle, which floating-point rounding would lose without
+    # the guard of skimage's h_maxima (2.4 - 0.9 rounds below 1.5)
+    img[1, 1] = [0.0, 0.3, 0.1, 0.6, 2.4, 1.9, 0.0, 0.0, 0.0]
+    cm = img > 0
+    guarded = _h_maxima_connected(img[cm], np.argwhere(cm), 0.9, 0.0)
+    np.testing.assert_array_equal(guarded, _h_maxima(img, 0.9)[cm])
+    assert guarded.sum() == 1
+    # a set that fills its whole box (no floor voxel): the test against the range uses the
+    # set's own minimum, as the dense transform does
+    full = np.full((2, 2, 2), 5.0)
+    full[0, 0, 0] = 9.0
+    every = np.argwhere(np.ones(full.shape, bool))
+    for h in (3.0, 4.0, 4.5):
+        np.testing.assert_array_equal(
+            _h_maxima_connected(full.ravel(), every, h, float(full.min())),
+            _h_maxima(full, h).ravel(),
+        )
+
+
+def test_split_on_the_set_alone_matches_the_box():
+    n_split = 0
+    for img, cm in _components_on_a_floor(2):
+        dense, sparse = _split(img, cm, 6.0), _split(img, cm, 6.0, connected=True)
+        assert (dense is None) == (sparse is None)
+        if dense is not None and sparse is not None:
+            np.testing.assert_array_equal(dense[0], sparse[0])
+            assert dense[1] == sparse[1]
+            n_split += 1
+    assert n_split >= 2
 
 
 def test_split_two_blobs_and_merge_shoulders():

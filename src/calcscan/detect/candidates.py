@@ -514,7 +514,8 @@ def _measure_component(
     span_mm = (lv.max(axis=0) - lv.min(axis=0)) * np.asarray(spacing)
     split = None
     if len(vox) >= 4 and (near_bone or float(span_mm.max()) > config.max_size_mm):
-        split = _split(ctx.smooth, cmask, config.bone_dip_sd * sigma_smooth_hu)
+        # a component is 26-connected whatever the connectivity that grouped it
+        split = _split(ctx.smooth, cmask, config.bone_dip_sd * sigma_smooth_hu, connected=True)
     if split is not None:
         split = _merge_shoulders(ctx.valley, *split, planar=_planar(spacing, config))
     if split is None or split[1] < 2:

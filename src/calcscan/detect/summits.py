@@ -102,22 +102,15 @@ def _label_voxels(idx: NDArray[np.intp], connectivity: int) -> tuple[NDArray[np.
     n = len(idx)
     if n == 0:
         return np.zeros(0, dtype=np.intp), 0
-    loc = idx - idx.min(axis=0) + 1  # a one-voxel margin: neighbour offsets never wrap
-    shape = loc.max(axis=0) + 2
-    strides = np.array([shape[1] * shape[2], shape[2], 1], dtype=np.int64)
-    lin = loc.astype(np.int64) @ strides
-    order = np.argsort(lin, kind="stable")
-    ordered = lin[order]
-    rows, cols = [], []
-    for off in _NEIGHBOURS:
-        if tuple(off) <= (0, 0, 0) or int(np.abs(off).sum()) > {6: 1, 18: 2}.get(connectivity, 3):
-            continue  # each pair once (forward offsets), within the connectivity
-        target = ordered + int(off @ strides)
-        pos = np.minimum(np.searchsorted(ordered, target), n - 1)
-        hit = ordered[pos] == target
-        rows.append(np.flatnonzero(hit))
-        cols.append(pos[hit])
-    r, c = np.concatenate(rows), np.concatenate(cols)
+    reach = {6: 1, 18: 2}.get(connectivity, 3)
+    # each pair once (forward offsets), within the connectivity
+    forward = [o for o in _NEIGHBOURS if tuple(o) > (0, 0, 0) and int(np.abs(o).sum()) <= reach]
+    order, found = _neighbour_positions(idx, np.array(forward))
+    rows = [np.flatnonzero(pos >= 0) for pos in found]
+    r, c = (
+        np.concatenate(rows),
+        np.concatenate([pos[i] for pos, i in zip(found, rows, strict=True)]),
+    )
     graph = csr_matrix((np.ones(len(r), dtype=np.int8), (r, c)), shape=(n, n))
     n_lab, labels_sorted = connected_components(graph, directed=False)
     lab = np.empty(n, dtype=np.intp)
@@ -148,10 +141,88 @@ def _h_maxima(image: NDArray[np.float64], h: float) -> NDArray[np.bool_]:
     return np.asarray((image - rec) >= h)
 
 
+def _neighbour_positions(
+    idx: NDArray[np.intp], offsets: NDArray[np.intp]
+) -> tuple[NDArray[np.intp], list[NDArray[np.intp]]]:
+    """A sparse voxel set sorted in C order, and where its voxels' neighbours lie in it.
+
+    Returns ``order`` (``idx[order]`` is in C order) and, per offset, the position in that
+    order of each sorted voxel's neighbour at that offset (-1 when it is not in the set).
+    """
+    n = len(idx)
+    loc = idx - idx.min(axis=0) + 1  # a one-voxel margin: neighbour offsets never wrap
+    shape = loc.max(axis=0) + 2
+    strides = np.array([shape[1] * shape[2], shape[2], 1], dtype=np.int64)
+    lin = loc.astype(np.int64) @ strides
+    order = np.argsort(lin, kind="stable")
+    ordered = lin[order]
+    found = []
+    for off in offsets:
+        target = ordered + int(off @ strides)
+        pos = np.minimum(np.searchsorted(ordered, target), n - 1)
+        found.append(np.where(ordered[pos] == target, pos, -1))
+    return order, found
+
+
+def _neighbour_table(idx: NDArray[np.intp]) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """The 26-neighbour table of a sparse voxel set.
+
+    Returns ``order`` (the voxels sorted in C order) and ``table`` (n, 27): for the ``i``-th
+    voxel in that order, the positions (in that order) of itself and of its 26 neighbours,
+    a neighbour outside the set given as the voxel itself.
+    """
+    order, found = _neighbour_positions(idx, _NEIGHBOURS)
+    table = np.empty((len(idx), 27), dtype=np.intp)
+    table[:, 0] = np.arange(len(idx))
+    for j, pos in enumerate(found, start=1):
+        table[:, j] = np.where(pos >= 0, pos, table[:, 0])
+    return order, table
+
+
+def _h_maxima_connected(
+    values: NDArray[Any], idx: NDArray[np.intp], h: float, lowest: float
+) -> NDArray[np.bool_]:
+    """:func:`_h_maxima` of an image that is a 26-connected voxel set on a floor, read on the
+    set alone.
+
+    ``values`` at ``idx`` (distinct voxels, one 26-connected set); every other voxel of the
+    image lies at one floor value below all of them; ``lowest`` is the image's minimum (the
+    floor, or the set's minimum when the set fills the image). A path through the floor
+    never reaches higher than the floor, and a path inside the set from its brightest voxel
+    always does (the test against the image's range below guarantees it), so the grey
+    reconstruction on the set's own 26-neighbour graph gives the same values on the set. It
+    is iterated there (``rec = min(image, max over the neighbours of rec)`` until nothing
+    changes) instead of over the whole box around a thin or oblique component.
+
+    Returns
+    -------
+    ndarray of bool, shape (n,)
+        Whether each voxel is a top.
+    """
+    image = np.asarray(values, dtype=np.float64)
+    if h > float(image.max()) - lowest:  # as _h_maxima: h above the range of the image
+        return np.zeros(len(image), dtype=bool)
+    order, table = _neighbour_table(idx)
+    image = image[order]
+    rec = image - h - 2 * np.finfo(image.dtype).resolution * np.abs(image)
+    while True:
+        grown = np.minimum(rec[table].max(axis=1), image)
+        if np.array_equal(grown, rec):
+            break
+        rec = grown
+    tops = np.empty(len(image), dtype=bool)
+    tops[order] = (image - rec) >= h
+    return tops
+
+
 def _split(
-    smooth: NDArray[Any], cmask: NDArray[np.bool_], h: float
+    smooth: NDArray[Any], cmask: NDArray[np.bool_], h: float, *, connected: bool = False
 ) -> tuple[NDArray[np.intp], int] | None:
-    """Watershed labels of ``cmask`` around its summits of prominence >= ``h`` (None if one)."""
+    """Watershed labels of ``cmask`` around its summits of prominence >= ``h`` (None if one).
+
+    With ``connected`` (``cmask`` is one 26-connected set) the summits are found on the
+    set's voxels alone (:func:`_h_maxima_connected`), else on its bounding box.
+    """
     from skimage.segmentation import watershed
 
     # work in the component's bounding box plus one voxel of floor: the component is
@@ -163,7 +234,13 @@ def _split(
     cm = cmask[box]
     floor = float(smooth[cmask].min()) - 1.0
     img = np.where(cm, smooth[box], floor).astype(np.float64)
-    tops = _h_maxima(img, h) & cm
+    if connected:
+        inside = np.argwhere(cm)
+        tops = np.zeros(cm.shape, dtype=bool)
+        on_set = _h_maxima_connected(img[cm], inside, h, float(img.min()))
+        tops[tuple(inside[on_set].T)] = True
+    else:
+        tops = _h_maxima(img, h) & cm
     markers, n = ndimage.label(tops, structure=np.ones((3, 3, 3), bool))
     if n < 2:
         return None
