@@ -111,14 +111,12 @@ class _Part(Candidate):
     thrown away. ``finish`` returns the measured :class:`Candidate`.
     """
 
-    finish: functools.partial[Candidate] | None = field(default=None, repr=False)
+    finish: functools.partial[Candidate] = field(kw_only=True, repr=False)
 
 
 def _finished(cand: Candidate) -> Candidate:
     """``cand`` measured (a waiting :class:`_Part` is finished)."""
-    if isinstance(cand, _Part) and cand.finish is not None:
-        return cand.finish()
-    return cand
+    return cand.finish() if isinstance(cand, _Part) else cand
 
 
 def _layer_mask(layers: TissueLayers, config: DetectConfig) -> NDArray[np.bool_]:

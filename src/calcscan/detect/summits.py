@@ -235,7 +235,7 @@ def _split(
     floor = float(smooth[cmask].min()) - 1.0
     img = np.where(cm, smooth[box], floor).astype(np.float64)
     if connected:
-        inside = np.argwhere(cm)
+        inside = idx - lo  # the set's voxels in the box, in C order as img[cm] reads them
         tops = np.zeros(cm.shape, dtype=bool)
         on_set = _h_maxima_connected(img[cm], inside, h, float(img.min()))
         tops[tuple(inside[on_set].T)] = True
