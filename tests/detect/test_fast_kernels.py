@@ -187,13 +187,14 @@ def test_split_two_blobs_and_merge_shoulders():
     assert m2 == 1
 
 
+@pytest.mark.parametrize("slab", [1, 2])
 @pytest.mark.parametrize("threads", [1, 3])
 @pytest.mark.parametrize("factors", [(1, 3, 3), (2, 2, 2), (1, 1, 1), (3, 2, 1)])
-def test_block_stats_match_reshape(factors, threads):
+def test_block_stats_match_reshape(factors, threads, slab):
     rng = np.random.default_rng(7)
     # 83 slices: enough slabs to share among 3 threads, with a partial slab and block at the end
     vol = rng.integers(-1000, 2000, size=(83, 31, 29)).astype(np.float32)
-    mean, top = block_stats(vol, factors, slab=2, threads=threads)
+    mean, top = block_stats(vol, factors, slab=slab, threads=threads)
     s, r, c = (n // f for n, f in zip(vol.shape, factors, strict=True))
     blocks = vol[: s * factors[0], : r * factors[1], : c * factors[2]].reshape(
         s, factors[0], r, factors[1], c, factors[2]

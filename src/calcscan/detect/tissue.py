@@ -13,11 +13,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import cc3d
-import edt
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from calcscan.detect.balls import ball_offsets as _ball_offsets
+from calcscan.detect.balls import dilate as _dilate
+from calcscan.detect.balls import distance_mm as _dist
+from calcscan.detect.balls import erode as _erode
 from calcscan.detect.config import DetectConfig
 from calcscan.detect.gridops import erode_plane_box
 from calcscan.threads import in_runs, kernel_threads
@@ -44,15 +47,16 @@ def coarse_factors(spacing_mm: tuple[float, float, float], grid_mm: float) -> tu
 
 
 def block_stats(
-    volume: NDArray[Any], factors: tuple[int, int, int], *, slab: int = 2, threads: int = 0
+    volume: NDArray[Any], factors: tuple[int, int, int], *, slab: int = 1, threads: int = 0
 ) -> tuple[FloatArray, FloatArray]:
     """Mean and maximum over non-overlapping blocks, in one pass over the volume.
 
     The volume is read a few slices at a time (``slab`` blocks along the slice axis), so the
-    strided views of one slab stay in the CPU cache while both reductions read them; within a
-    slab the columns are reduced first, then the rows (separable: far fewer passes over memory
-    than one strided view per offset inside the block). Slabs are shared among ``threads``
-    threads (numpy releases the GIL in these loops).
+    views of one slab stay in the CPU cache while both reductions read them. Within a slab the
+    rows are reduced first (whole contiguous rows added and compared), then the columns and
+    the slices on the already reduced data. Slabs are shared among ``threads`` threads (numpy
+    releases the GIL in these loops). Sums of integer HU values are exact in float32 whatever
+    their order; other values can differ from a reshaped ``mean`` in the last bit.
 
     Parameters
     ----------
@@ -75,107 +79,46 @@ def block_stats(
     top = np.empty((s, r, c), dtype=np.float32)
     scale = np.float32(1.0 / (fs * fr * fc))
 
-    def reduce(k0: int, k1: int) -> None:
-        v = np.asarray(volume[k0 * fs : k1 * fs, : r * fr, : c * fc], dtype=np.float32)
+    def reduce(v: FloatArray, rsum: FloatArray, rmax: FloatArray, k0: int, k1: int) -> None:
+        # rows: the first two rows of each block written straight into the buffers
+        if fr > 1:
+            np.add(v[:, 0::fr], v[:, 1::fr], out=rsum)
+            np.maximum(v[:, 0::fr], v[:, 1::fr], out=rmax)
+        else:
+            np.copyto(rsum, v)
+            np.copyto(rmax, v)
+        for b in range(2, fr):
+            rsum += v[:, b::fr]
+            np.maximum(rmax, v[:, b::fr], out=rmax)
         # columns
-        csum = np.array(v[:, :, ::fc], copy=True)
-        cmax = np.array(csum, copy=True)
+        csum = np.array(rsum[:, :, ::fc], copy=True)
+        cmax = np.array(rmax[:, :, ::fc], copy=True)
         for d in range(1, fc):
-            view = v[:, :, d::fc]
-            csum += view
-            np.maximum(cmax, view, out=cmax)
-        # rows
-        rsum = np.array(csum[:, ::fr], copy=True)
-        rmax = np.array(cmax[:, ::fr], copy=True)
-        for b in range(1, fr):
-            rsum += csum[:, b::fr]
-            np.maximum(rmax, cmax[:, b::fr], out=rmax)
+            csum += rsum[:, :, d::fc]
+            np.maximum(cmax, rmax[:, :, d::fc], out=cmax)
         # slices
-        msum = rsum[::fs].copy()
-        mmax = rmax[::fs].copy()
+        msum = csum[::fs].copy()
+        mmax = cmax[::fs].copy()
         for a in range(1, fs):
-            msum += rsum[a::fs]
-            np.maximum(mmax, rmax[a::fs], out=mmax)
-        mean[k0:k1] = msum * scale
+            msum += csum[a::fs]
+            np.maximum(mmax, cmax[a::fs], out=mmax)
+        np.multiply(msum, scale, out=mean[k0:k1])
         top[k0:k1] = mmax
 
     def run(first: int, last: int) -> None:
+        # row-reduced buffers reused from slab to slab
+        rsum = np.empty((slab * fs, r, c * fc), dtype=np.float32)
+        rmax = np.empty_like(rsum)
         for k0 in range(first, last, slab):
-            reduce(k0, min(k0 + slab, last))
+            k1 = min(k0 + slab, last)
+            n = (k1 - k0) * fs
+            v = np.asarray(volume[k0 * fs : k1 * fs, : r * fr, : c * fc], dtype=np.float32)
+            reduce(v, rsum[:n], rmax[:n], k0, k1)
 
     # contiguous runs of whole slabs, one per thread
     n_threads = min(threads or kernel_threads(), max(1, s // (4 * slab)))
     in_runs(run, s, n_threads, align=slab)
     return mean, top
-
-
-def _dist(mask: BoolArray, spacing: tuple[float, float, float]) -> FloatArray:
-    """Distance (mm) from each True voxel to the nearest False voxel (border not background)."""
-    return np.asarray(
-        edt.edt(
-            np.ascontiguousarray(mask, dtype=np.uint8),
-            anisotropy=spacing,
-            black_border=False,
-            parallel=kernel_threads(),
-        ),
-        dtype=np.float32,
-    )
-
-
-#: Above this many ball offsets one distance transform is cheaper than shifted ORs (measured:
-#: a shifted OR costs 1/90-1/150 of a distance transform of the same grid).
-_MAX_SHIFTS = 100
-
-
-def _ball_offsets(spacing: tuple[float, float, float], radius_mm: float) -> NDArray[np.intp]:
-    """Grid offsets (slice, row, col) within ``radius_mm`` of the origin, origin excluded."""
-    sp = np.asarray(spacing, dtype=np.float64)
-    n = np.floor(radius_mm / sp).astype(int)
-    grid = np.mgrid[-n[0] : n[0] + 1, -n[1] : n[1] + 1, -n[2] : n[2] + 1].reshape(3, -1).T
-    d = np.sqrt(((grid * sp) ** 2).sum(axis=1))
-    return np.asarray(grid[(d <= radius_mm) & grid.any(axis=1)], dtype=np.intp)
-
-
-def _dilate(mask: BoolArray, spacing: tuple[float, float, float], radius_mm: float) -> BoolArray:
-    """Voxels within ``radius_mm`` (Euclidean, anisotropic) of a True voxel of ``mask``.
-
-    The same set as ``distance(~mask) <= radius_mm`` with the array border not counted as
-    background. For balls of a few voxels it is an OR of shifted copies, several times faster
-    than a distance transform or ``scipy.ndimage.binary_dilation``; larger balls (more than
-    ``_MAX_SHIFTS`` offsets, e.g. 4 mm on a 1 mm grid) use the distance transform.
-    """
-    offsets = _ball_offsets(spacing, radius_mm)
-    if len(offsets) > _MAX_SHIFTS:
-        return np.asarray(_dist(~mask, spacing) <= radius_mm)
-    out = np.array(mask, dtype=bool, copy=True)
-
-    def run(first: int, last: int) -> None:
-        _or_shifted(out, mask, offsets, first, last)
-
-    # each thread writes its own run of slices (numpy releases the GIL in these loops)
-    in_runs(run, mask.shape[0], min(kernel_threads(), max(1, mask.shape[0] // 16)))
-    return out
-
-
-def _or_shifted(
-    out: BoolArray, mask: BoolArray, offsets: NDArray[np.intp], first: int, last: int
-) -> None:
-    """``out[k] |= mask[k - offset]`` for every offset, on the slices ``first <= k < last``."""
-    shape = mask.shape
-    for off in offsets:
-        dst = [slice(max(o, 0), n - max(-o, 0)) for o, n in zip(off, shape, strict=True)]
-        a, b = max(dst[0].start, first), min(dst[0].stop, last)
-        if a >= b:
-            continue
-        dst[0] = slice(a, b)
-        src = tuple(slice(d.start - o, d.stop - o) for d, o in zip(dst, off, strict=True))
-        out[tuple(dst)] |= mask[src]
-
-
-def _erode(mask: BoolArray, spacing: tuple[float, float, float], radius_mm: float) -> BoolArray:
-    """Voxels of ``mask`` with no False voxel within ``radius_mm`` (``distance(mask) >
-    radius_mm``, border not background)."""
-    return np.asarray(mask & ~_dilate(~mask, spacing, radius_mm))
 
 
 def inplane_summit_points(values: NDArray[Any], idx: NDArray[np.intp]) -> BoolArray:
