@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cc3d
 import edt
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from calcscan.detect.tissue import (
     _body_box,
     _dilate,
     _erode,
+    _largest_component,
     block_stats,
     coarse_factors,
     compute_tissue,
@@ -55,6 +57,19 @@ def test_dilate_of_empty_and_erode_of_full():
     empty = np.zeros((5, 8, 8), dtype=bool)
     assert not _dilate(empty, sp, 3.0).any()
     assert _erode(~empty, sp, 3.0).all()  # the array border is not background
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_largest_component_matches_cc3d_largest_k(seed):
+    # one large blob among many specks (as the body among the air's specks)
+    rng = np.random.default_rng(seed)
+    mask = _blobs((20, 40, 36), seed=seed, level=0.52) | (rng.random((20, 40, 36)) > 0.97)
+    expected = cc3d.largest_k(mask.astype(np.uint8), k=1, connectivity=6, binary_image=True) > 0
+    np.testing.assert_array_equal(_largest_component(mask), expected)
+    single = np.zeros((4, 5, 6), dtype=bool)
+    single[1:3, 1:4, 2:5] = True
+    np.testing.assert_array_equal(_largest_component(single), single)
+    assert not _largest_component(np.zeros((3, 3, 3), dtype=bool)).any()
 
 
 @pytest.mark.parametrize("where", ["whole", "inside", "at_edge"])
