@@ -246,6 +246,20 @@ def test_sparse_labels_match_cc3d(connectivity):
     assert n == int(dense.max()) > 5
 
 
+@pytest.mark.parametrize("density", [0.1, 0.5, 0.9])
+def test_neighbour_positions_match_a_lookup(density):
+    from calcscan.detect.summits import _NEIGHBOURS, _neighbour_positions
+
+    rng = np.random.default_rng(int(density * 10))
+    idx = np.argwhere(rng.random((6, 9, 11)) < density) + np.array([3, -2, 5])
+    idx = idx[rng.permutation(len(idx))]
+    order, found = _neighbour_positions(idx, _NEIGHBOURS)
+    where = {tuple(v): i for i, v in enumerate(idx[order].tolist())}
+    for off, pos in zip(_NEIGHBOURS.tolist(), found, strict=True):
+        expected = [where.get(tuple(np.add(v, off)), -1) for v in idx[order].tolist()]
+        np.testing.assert_array_equal(pos, expected)
+
+
 @pytest.mark.parametrize("spacing", [(1.5, 0.48, 0.48), (4.0, 0.9, 0.9), (1.0, 0.3, 0.3)])
 def test_protrusion_at_matches_the_opening_of_the_whole_grid(spacing):
     # a head-like slab with thin lateral plates (auricles) and a nose-like ridge

@@ -156,11 +156,25 @@ def _neighbour_positions(
     lin = loc.astype(np.int64) @ strides
     order = np.argsort(lin, kind="stable")
     ordered = lin[order]
+    # offsets that differ only in the column lie within a few places of each other in the
+    # sorted set: one search per (slice, row) offset, for the run's first column; a target
+    # ``j`` columns further on, if present, is at most ``j`` places after that
+    first_col: dict[tuple[int, int], int] = {}
+    for ds, dr, dc in offsets.tolist():
+        first_col[(ds, dr)] = min(first_col.get((ds, dr), dc), dc)
+    base = {
+        key: np.searchsorted(ordered, ordered + int(np.array([*key, dc]) @ strides))
+        for key, dc in first_col.items()
+    }
     found = []
-    for off in offsets:
-        target = ordered + int(off @ strides)
-        pos = np.minimum(np.searchsorted(ordered, target), n - 1)
-        found.append(np.where(ordered[pos] == target, pos, -1))
+    for ds, dr, dc in offsets.tolist():
+        target = ordered + int(np.array([ds, dr, dc]) @ strides)
+        start = base[(ds, dr)]
+        pos = np.full(n, -1, dtype=np.intp)
+        for q in range(dc - first_col[(ds, dr)] + 1):
+            at = np.minimum(start + q, n - 1)
+            pos = np.where(ordered[at] == target, at, pos)
+        found.append(pos)
     return order, found
 
 
