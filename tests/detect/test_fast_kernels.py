@@ -9,14 +9,13 @@ import pytest
 from scipy import ndimage
 from skimage.morphology import h_maxima
 
+from calcscan.detect.balls import dilate, erode
 from calcscan.detect.candidates import distance_to_background
 from calcscan.detect.config import DetectConfig
 from calcscan.detect.summits import _h_maxima, _h_maxima_connected, _merge_shoulders, _split
 from calcscan.detect.tissue import (
     TissueLayers,
     _body_box,
-    _dilate,
-    _erode,
     _largest_component,
     block_stats,
     coarse_factors,
@@ -38,8 +37,8 @@ def test_dilate_and_erode_match_distance_transform(spacing, radius_mm):
     mask = _blobs((14, 40, 36), seed=int(radius_mm * 10))
     dist_out = edt.edt((~mask).astype(np.uint8), anisotropy=spacing, black_border=False)
     dist_in = edt.edt(mask.astype(np.uint8), anisotropy=spacing, black_border=False)
-    np.testing.assert_array_equal(_dilate(mask, spacing, radius_mm), dist_out <= radius_mm)
-    np.testing.assert_array_equal(_erode(mask, spacing, radius_mm), dist_in > radius_mm)
+    np.testing.assert_array_equal(dilate(mask, spacing, radius_mm), dist_out <= radius_mm)
+    np.testing.assert_array_equal(erode(mask, spacing, radius_mm), dist_in > radius_mm)
 
 
 @pytest.mark.parametrize("threads", ["1", "2"])
@@ -49,14 +48,14 @@ def test_dilate_split_over_threads_matches_distance_transform(monkeypatch, threa
     spacing, radius_mm = (1.5, 1.435, 1.435), 3.0
     mask = _blobs((41, 30, 28), seed=7, level=0.55)
     dist_out = edt.edt((~mask).astype(np.uint8), anisotropy=spacing, black_border=False)
-    np.testing.assert_array_equal(_dilate(mask, spacing, radius_mm), dist_out <= radius_mm)
+    np.testing.assert_array_equal(dilate(mask, spacing, radius_mm), dist_out <= radius_mm)
 
 
 def test_dilate_of_empty_and_erode_of_full():
     sp = (1.5, 1.4, 1.4)
     empty = np.zeros((5, 8, 8), dtype=bool)
-    assert not _dilate(empty, sp, 3.0).any()
-    assert _erode(~empty, sp, 3.0).all()  # the array border is not background
+    assert not dilate(empty, sp, 3.0).any()
+    assert erode(~empty, sp, 3.0).all()  # the array border is not background
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -271,7 +270,7 @@ def test_protrusion_at_matches_the_opening_of_the_whole_grid(spacing):
     hu[4:20, 58:61, 95:118] = 40.0  # a plate one or two coarse voxels thick
     layers = compute_tissue(hu, spacing, DetectConfig())
     rp = DetectConfig().protrusion_radius_mm
-    opened = _dilate(layers.depth_mm > rp, layers.spacing_mm, rp)
+    opened = dilate(layers.depth_mm > rp, layers.spacing_mm, rp)
     expected_map = layers.body & ~opened
     fine = np.argwhere(hu > -500.0)
     expected = expected_map[tuple(layers.coarse_index(fine).T)]

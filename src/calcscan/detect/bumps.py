@@ -33,8 +33,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from calcscan.detect.balls import dilate
 from calcscan.detect.config import DetectConfig
-from calcscan.detect.tissue import TissueLayers, _dilate, inplane_summit_points
+from calcscan.detect.tissue import TissueLayers, inplane_summit_points
 
 __all__ = ["bump_seeds"]
 
@@ -66,7 +67,7 @@ def _band_summits(
     # a nodule on the bone has its summit within its radius (<= 2 mm) of soft tissue: the
     # bone's interior is not searched
     soft = layers.sealed & ~layers.bone
-    band &= _dilate(soft, layers.spacing_mm, _MAX_RADIUS_MM + 0.5 * max(layers.spacing_mm))
+    band &= dilate(soft, layers.spacing_mm, _MAX_RADIUS_MM + 0.5 * max(layers.spacing_mm))
     band &= layers.hu_max >= config.bump_min_peak_hu
     # one voxel per coarse block, its brightest: a summit inside a block is its brightest
     # voxel (the block holds its neighbours) but for rare twin summits at opposite corners

@@ -17,10 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from calcscan.detect.balls import ball_offsets as _ball_offsets
-from calcscan.detect.balls import dilate as _dilate
-from calcscan.detect.balls import distance_mm as _dist
-from calcscan.detect.balls import erode as _erode
+from calcscan.detect.balls import ball_offsets, dilate, distance_mm, erode
 from calcscan.detect.config import DetectConfig
 from calcscan.detect.gridops import erode_plane_box
 from calcscan.threads import in_runs, kernel_threads
@@ -85,8 +82,7 @@ def block_stats(
             np.add(v[:, 0::fr], v[:, 1::fr], out=rsum)
             np.maximum(v[:, 0::fr], v[:, 1::fr], out=rmax)
         else:
-            np.copyto(rsum, v)
-            np.copyto(rmax, v)
+            rsum, rmax = v, v
         for b in range(2, fr):
             rsum += v[:, b::fr]
             np.maximum(rmax, v[:, b::fr], out=rmax)
@@ -95,7 +91,7 @@ def block_stats(
             csum = rsum[:, :, 0::fc] + rsum[:, :, 1::fc]
             cmax = np.maximum(rmax[:, :, 0::fc], rmax[:, :, 1::fc])
         else:
-            csum, cmax = rsum.copy(), rmax.copy()
+            csum, cmax = rsum, rmax
         for d in range(2, fc):
             csum += rsum[:, :, d::fc]
             np.maximum(cmax, rmax[:, :, d::fc], out=cmax)
@@ -344,7 +340,7 @@ class TissueLayers:
         flat, inverse = np.unique(np.ravel_multi_index(tuple(cells.T), shape), return_inverse=True)
         uniq = np.stack(np.unravel_index(flat, shape), axis=1)
         r = self.protrusion_radius_mm
-        offsets = np.concatenate([np.zeros((1, 3), np.intp), _ball_offsets(self.spacing_mm, r)])
+        offsets = np.concatenate([np.zeros((1, 3), np.intp), ball_offsets(self.spacing_mm, r)])
         q = uniq[:, None, :] + offsets[None, :, :]
         q = np.clip(q, 0, np.asarray(shape) - 1)  # a clipped offset lands inside the ball too
         near_core = (self.depth_mm[q[..., 0], q[..., 1], q[..., 2]] > r).any(axis=1)
@@ -459,7 +455,7 @@ def _close(mask: BoolArray, spacing: tuple[float, float, float], radius_mm: floa
         hi = reach if n - 1 - int(hit[-1]) < reach else 0
         widths.append((lo, hi))
     padded = np.pad(mask, widths)
-    closed = _erode(_dilate(padded, spacing, radius_mm), spacing, radius_mm)
+    closed = erode(dilate(padded, spacing, radius_mm), spacing, radius_mm)
     inner = tuple(slice(lo, lo + n) for (lo, _), n in zip(widths, mask.shape, strict=True))
     return np.asarray(closed[inner] | mask)
 
@@ -470,10 +466,10 @@ def _tissue_maps(
     """Body, sealed body, depth, bone, bone distance and cavity air of ``chu``."""
     tissue = chu > config.body_threshold_hu
     # cut thin bridges to the table/head holder before keeping the largest component
-    core = _erode(tissue, spacing, 1.6)
+    core = erode(tissue, spacing, 1.6)
     body = _largest_component(core)
     if body.any():
-        body = _dilate(body, spacing, 2.0) & tissue
+        body = dilate(body, spacing, 2.0) & tissue
         body = _largest_component(body)
     # seal openings (closing) and fill internal air
     closed = _close(body, spacing, config.seal_radius_mm)
@@ -493,8 +489,8 @@ def _tissue_maps(
         # thin plates near the skin (nasal bones, sinus walls) drop out too and are put back
         # below when they are large pieces
         r_open = max(config.bone_opening_mm, 1.5 * max(spacing[1:]))
-        core = _erode(bone, spacing, r_open)
-        opened = _dilate(core, spacing, r_open) & bone if core.any() else core
+        core = erode(bone, spacing, r_open)
+        opened = dilate(core, spacing, r_open) & bone if core.any() else core
         if opened.any():
             opened = _large_components(opened, 26, voxel_mm3, config.bone_min_volume_mm3)
         # what the opening removed stays bone when it is a large piece (zygomatic arch, nasal
@@ -505,7 +501,7 @@ def _tissue_maps(
         if removed.any():
             rind = np.zeros_like(removed)
             if opened.any():
-                rind = removed & _dilate(opened, spacing, 1.01 * max(spacing[1:]))
+                rind = removed & dilate(opened, spacing, 1.01 * max(spacing[1:]))
             standing = removed & ~rind
             big_pieces = _large_components(standing, 6, voxel_mm3, config.bone_piece_min_volume_mm3)
             opened |= big_pieces
@@ -513,15 +509,15 @@ def _tissue_maps(
             # a nodule): there it is left to the candidates' distinct-peak test
             small = standing & ~big_pieces
             if small.any():
-                rind &= ~_dilate(small, spacing, 1.01 * max(spacing[1:]))
+                rind &= ~dilate(small, spacing, 1.01 * max(spacing[1:]))
             # a rind voxel brighter than its in-plane neighbours is the summit of a blob on
             # the bone (a nodule one or two coarse voxels wide), not the bone's surface
             opened |= rind & ~_inplane_summits(chu, rind)
-    depth = _dist(sealed, spacing)
+    depth = distance_mm(sealed, spacing)
     depth[~sealed] = 0.0
     if bone.any():
         bone = opened | (bone & (depth > config.max_depth_mm + 2.0 * max(spacing)))
-    bone_dist = _dist(~bone, spacing) if bone.any() else np.full(chu.shape, 1e3, np.float32)
+    bone_dist = distance_mm(~bone, spacing) if bone.any() else np.full(chu.shape, 1e3, np.float32)
     return {
         "body": body,
         "sealed": sealed,
