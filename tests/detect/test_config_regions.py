@@ -10,6 +10,7 @@ from calcscan.detect import DetectConfig
 from calcscan.detect.landmarks import FaceFrame
 from calcscan.detect.regions import (
     assign_region,
+    binomial_p_half,
     distribution_pattern,
     load_region_rules,
     symmetry,
@@ -94,3 +95,15 @@ def test_symmetry() -> None:
     lop = symmetry(["left"] * 12)
     assert lop["balance"] == 1.0 and lop["symmetric"] is False
     assert symmetry([])["balance"] is None
+
+
+def test_binomial_p_half_matches_scipy_binomtest() -> None:
+    from scipy.stats import binomtest
+
+    for n in range(1, 61):
+        for k in range(n + 1):
+            expected = binomtest(k, n, 0.5).pvalue
+            assert binomial_p_half(k, n) == pytest.approx(expected, rel=1e-11, abs=1e-300)
+    assert symmetry(["left"] * 9 + ["right"] * 2)["binomial_p"] == pytest.approx(
+        binomtest(9, 11, 0.5).pvalue, rel=1e-11
+    )
